@@ -1,0 +1,1 @@
+"""Alice mesh: generated contracts, the shared runtime and the CLI."""

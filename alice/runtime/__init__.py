@@ -1,0 +1,1 @@
+"""Shared runtime of the four services: config, server bootstrap, channels, telemetry, breaker."""

@@ -1,0 +1,167 @@
+"""Typed reading of environment settings, and the settings every service shares."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; raised once at start so the process fails fast."""
+
+
+class Env:
+    """Typed, validated access to a mapping of environment variables."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self._env = dict(os.environ if env is None else env)
+
+    def text(self, name: str, default: str | None = None, *, choices: tuple[str, ...] = ()) -> str:
+        value = self._env.get(name, "").strip()
+        if not value:
+            if default is None:
+                raise ConfigError(f"{name} is required")
+            value = default
+        if choices and value not in choices:
+            raise ConfigError(f"{name}={value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def optional_text(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def integer(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        raw = self._env.get(name, "").strip()
+        try:
+            value = int(raw) if raw else default
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not an integer") from None
+        self._check_range(name, value, minimum, maximum)
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
+        raw = self._env.get(name, "").strip()
+        try:
+            value = float(raw) if raw else default
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a number") from None
+        self._check_range(name, value, minimum, maximum)
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self._env.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={raw!r} is not a boolean (true/false)")
+
+    def path(self, name: str, default: str | None = None) -> Path | None:
+        raw = self._env.get(name, "").strip() or default
+        return Path(raw).expanduser() if raw else None
+
+    def address(self, name: str, default: str) -> str:
+        """A gRPC target such as "127.0.0.1:50052" or "dns:///nlu-headless:50052"."""
+        value = self.text(name, default)
+        if ":" not in value:
+            raise ConfigError(f"{name}={value!r} is not a HOST:PORT gRPC target")
+        return value
+
+    @staticmethod
+    def _check_range(name: str, value: float, minimum: float | None, maximum: float | None) -> None:
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{name}={value} is below the minimum {minimum}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name}={value} is above the maximum {maximum}")
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """Server certificate and, for mutual TLS, the CA that client certificates must chain to."""
+
+    cert_file: Path
+    key_file: Path
+    client_ca_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How a service listens, drains and logs."""
+
+    service_name: str
+    host: str
+    port: int
+    grace_s: float
+    drain_delay_s: float
+    max_message_bytes: int
+    max_concurrent_streams: int
+    log_level: str
+    log_format: str
+    tls: TlsSettings | None = None
+
+    @classmethod
+    def from_env(cls, env: Env, *, service_name: str, default_port: int) -> ServerSettings:
+        cert, key = env.path("TLS_CERT_FILE"), env.path("TLS_KEY_FILE")
+        if (cert is None) != (key is None):
+            raise ConfigError("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+        tls = TlsSettings(cert, key, env.path("TLS_CLIENT_CA_FILE")) if cert and key else None
+        return cls(
+            service_name=service_name,
+            host=env.text("GRPC_HOST", "127.0.0.1"),
+            port=env.integer("GRPC_PORT", default_port, minimum=0, maximum=65535),
+            grace_s=env.number("GRACE_PERIOD_S", 5.0, minimum=0.0, maximum=300.0),
+            drain_delay_s=env.number("DRAIN_DELAY_S", 0.2, minimum=0.0, maximum=60.0),
+            max_message_bytes=env.integer("MAX_MESSAGE_BYTES", 1 << 20, minimum=1024, maximum=64 << 20),
+            max_concurrent_streams=env.integer("MAX_CONCURRENT_STREAMS", 100, minimum=1, maximum=10_000),
+            log_level=env.text("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+            log_format=env.text("LOG_FORMAT", "json", choices=("json", "text")),
+            tls=tls,
+        )
+
+
+@dataclass(frozen=True)
+class TelemetrySettings:
+    """OpenTelemetry settings, from the standard OTEL_* variables."""
+
+    service_name: str
+    otlp_endpoint: str | None
+    sample_ratio: float
+    disabled: bool
+    record_text: bool
+
+    @classmethod
+    def from_env(cls, env: Env, *, service_name: str) -> TelemetrySettings:
+        return cls(
+            service_name=env.text("OTEL_SERVICE_NAME", service_name),
+            otlp_endpoint=env.optional_text("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            sample_ratio=env.number("OTEL_TRACES_SAMPLER_ARG", 1.0, minimum=0.0, maximum=1.0),
+            disabled=env.flag("OTEL_SDK_DISABLED", False),
+            record_text=env.flag("ALICE_TRACE_RECORD_TEXT", False),
+        )
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How a service calls its downstreams."""
+
+    default_timeout_s: float
+    max_message_bytes: int
+    retry_attempts: int
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Env) -> ClientSettings:
+        return cls(
+            default_timeout_s=env.number("CLIENT_DEFAULT_TIMEOUT_S", 2.0, minimum=0.001, maximum=120.0),
+            max_message_bytes=env.integer("MAX_MESSAGE_BYTES", 1 << 20, minimum=1024, maximum=64 << 20),
+            retry_attempts=env.integer("CLIENT_RETRY_ATTEMPTS", 2, minimum=1, maximum=5),
+            tls_ca_file=env.path("TLS_CA_FILE"),
+            tls_cert_file=env.path("TLS_CLIENT_CERT_FILE"),
+            tls_key_file=env.path("TLS_CLIENT_KEY_FILE"),
+        )

@@ -1,0 +1,165 @@
+"""gRPC server bootstrap: health, reflection, error mapping, tracing, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+from alice.runtime.config import ServerSettings
+from alice.runtime.errors import ServiceError
+from alice.runtime.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+ServingStatus = health_pb2.HealthCheckResponse.ServingStatus
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Turns a ServiceError raised by a handler into its gRPC status and message."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                _wrap_unary(handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+def _abort_code(error: ServiceError) -> grpc.StatusCode:
+    return getattr(grpc.StatusCode, error.code, grpc.StatusCode.INTERNAL)  # type: ignore[no-any-return]
+
+
+def _wrap_unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await behaviour(request, context)
+        except ServiceError as error:
+            await context.abort(_abort_code(error), error.message)
+
+    return wrapped
+
+
+def _wrap_stream(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for item in behaviour(request, context):
+                yield item
+        except ServiceError as error:
+            await context.abort(_abort_code(error), error.message)
+
+    return wrapped
+
+
+class ServiceHost:
+    """One gRPC server with the standard health and reflection services and graceful shutdown.
+
+    Usage (in a service's server.py): build dependencies, `host.add(...)` the servicer, `await host.start()`,
+    warm up, `await host.set_serving()`, then `await host.run_until_stopped(close=...)`.
+    """
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        telemetry: Telemetry,
+        service_names: Sequence[str],
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    ) -> None:
+        self.settings = settings
+        self._service_names = list(service_names)
+        options = [
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.max_send_message_length", settings.max_message_bytes),
+            ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+            ("grpc.so_reuseport", 0),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ]
+        self.server = grpc.aio.server(
+            interceptors=[aio_server_interceptor(tracer_provider=telemetry.provider), *interceptors,
+                          ErrorMappingInterceptor()],
+            options=options,
+        )
+        self.health = HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            [*self._service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME],
+            self.server,
+        )
+        self.port = 0
+        self._stop = asyncio.Event()
+
+    async def start(self) -> int:
+        """Bind and start serving; health says NOT_SERVING until `set_serving`. Returns the bound port."""
+        address = f"{self.settings.host}:{self.settings.port}"
+        tls = self.settings.tls
+        if tls is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
+                root_certificates=tls.client_ca_file.read_bytes() if tls.client_ca_file else None,
+                require_client_auth=tls.client_ca_file is not None,
+            )
+            self.port = self.server.add_secure_port(address, credentials)
+        await self._set_all(ServingStatus.NOT_SERVING)
+        await self.server.start()
+        log.info("listening on %s:%d", self.settings.host, self.port)
+        return self.port
+
+    async def set_serving(self, serving: bool = True) -> None:
+        await self._set_all(ServingStatus.SERVING if serving else ServingStatus.NOT_SERVING)
+
+    async def _set_all(self, status: int) -> None:
+        for name in ("", *self._service_names):
+            await self.health.set(name, status)
+
+    def request_stop(self) -> None:
+        """Ask `run_until_stopped` to shut down (what SIGTERM and SIGINT do)."""
+        self._stop.set()
+
+    async def run_until_stopped(self, close: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Serve until SIGTERM/SIGINT or `request_stop`, then drain and close resources."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.request_stop)
+            except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+                pass
+        await self._stop.wait()
+        await self.shutdown(close)
+
+    async def shutdown(self, close: Callable[[], Awaitable[None]] | None = None) -> None:
+        """NOT_SERVING, keep serving for the drain delay, stop accepting and finish in-flight calls, close."""
+        log.info("shutting down: not serving, draining for up to %.1f s", self.settings.grace_s)
+        await self._set_all(ServingStatus.NOT_SERVING)
+        # Load balancers and probes see NOT_SERVING before new calls are refused.
+        await asyncio.sleep(self.settings.drain_delay_s)
+        await self.server.stop(self.settings.grace_s)
+        if close is not None:
+            await close()
+        log.info("stopped")
