@@ -1,0 +1,1 @@
+"""Router service: public entry point that routes each request to fast, micro or planner."""
