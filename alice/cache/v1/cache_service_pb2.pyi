@@ -24,7 +24,7 @@ STORE_OUTCOME_SKIPPED_POLICY: StoreOutcome
 STORE_OUTCOME_DROPPED_UNAVAILABLE: StoreOutcome
 
 class CacheQuery(_message.Message):
-    __slots__ = ("intent", "slots", "text", "user_id", "answer_version", "embedding", "embedding_model")
+    __slots__ = ("intent", "slots", "text", "user_id", "answer_version", "embedding", "embedding_model", "reference_date")
     INTENT_FIELD_NUMBER: _ClassVar[int]
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,7 @@ class CacheQuery(_message.Message):
     ANSWER_VERSION_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_DATE_FIELD_NUMBER: _ClassVar[int]
     intent: _taxonomy_pb2.Intent
     slots: _types_pb2.Slots
     text: str
@@ -39,17 +40,22 @@ class CacheQuery(_message.Message):
     answer_version: str
     embedding: _containers.RepeatedScalarFieldContainer[float]
     embedding_model: str
-    def __init__(self, intent: _Optional[_Union[_taxonomy_pb2.Intent, str]] = ..., slots: _Optional[_Union[_types_pb2.Slots, _Mapping]] = ..., text: _Optional[str] = ..., user_id: _Optional[str] = ..., answer_version: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., embedding_model: _Optional[str] = ...) -> None: ...
+    reference_date: _types_pb2.LocalDate
+    def __init__(self, intent: _Optional[_Union[_taxonomy_pb2.Intent, str]] = ..., slots: _Optional[_Union[_types_pb2.Slots, _Mapping]] = ..., text: _Optional[str] = ..., user_id: _Optional[str] = ..., answer_version: _Optional[str] = ..., embedding: _Optional[_Iterable[float]] = ..., embedding_model: _Optional[str] = ..., reference_date: _Optional[_Union[_types_pb2.LocalDate, _Mapping]] = ...) -> None: ...
 
 class CachedAnswer(_message.Message):
-    __slots__ = ("text", "tool_call", "route")
+    __slots__ = ("text", "tool_call", "route", "intent", "slots")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALL_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
+    INTENT_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
     text: str
     tool_call: _types_pb2.ToolCall
     route: _taxonomy_pb2.Route
-    def __init__(self, text: _Optional[str] = ..., tool_call: _Optional[_Union[_types_pb2.ToolCall, _Mapping]] = ..., route: _Optional[_Union[_taxonomy_pb2.Route, str]] = ...) -> None: ...
+    intent: _taxonomy_pb2.Intent
+    slots: _types_pb2.Slots
+    def __init__(self, text: _Optional[str] = ..., tool_call: _Optional[_Union[_types_pb2.ToolCall, _Mapping]] = ..., route: _Optional[_Union[_taxonomy_pb2.Route, str]] = ..., intent: _Optional[_Union[_taxonomy_pb2.Intent, str]] = ..., slots: _Optional[_Union[_types_pb2.Slots, _Mapping]] = ...) -> None: ...
 
 class FailureEntry(_message.Message):
     __slots__ = ("downstream", "code", "message")

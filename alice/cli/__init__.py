@@ -1,0 +1,1 @@
+"""The `alice` command-line interface."""

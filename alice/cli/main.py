@@ -1,0 +1,36 @@
+"""Entry point of the `alice` command: one sub-command per module in COMMANDS and EVALUATIONS."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ("alice.cli.up", "alice.cli.ask")
+"""Modules with `register(subparsers)` adding top-level sub-commands."""
+EVALUATIONS: tuple[str, ...] = ()
+"""Modules with `register(subparsers)` adding `alice eval <name>` sub-commands."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="alice", description="Alice mesh: Swedish assistant over gRPC")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        importlib.import_module(module).register(commands)
+    evaluate = commands.add_parser("eval", help="evaluate against a data file (spec/intents.md)")
+    evaluations = evaluate.add_subparsers(dest="evaluation", required=True, metavar="KIND")
+    for module in EVALUATIONS:
+        importlib.import_module(module).register(evaluations)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

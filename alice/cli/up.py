@@ -1,0 +1,75 @@
+"""`alice up` (run the local mesh until Ctrl-C) and `alice demo` (a short Swedish conversation)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from alice.cli.ask import ask_once, print_reply
+from alice.local.mesh import SERVICES, LocalMesh
+
+STATE_FILE = Path(".alice") / "mesh.json"
+"""Where `alice up` records its addresses, so `alice ask` finds the running mesh."""
+
+DEMO = (
+    "Hej Alice!",
+    "Vad är klockan?",
+    "Hur blir vädret i Gbg på fredag?",
+    "Boka möte med Anna imorgon kl 14",
+    "Vad har jag för möten imorgon?",
+    "Sätt en timer på tre kvart",
+    "Vad är huvudstaden i Norge?",
+    "Hur blir vädret i Göteborg på fredag?",
+)
+
+
+def register(commands: Any) -> None:
+    up = commands.add_parser("up", help="start Redis and the four services locally until Ctrl-C")
+    up.add_argument("--logs", type=Path, default=Path(".alice") / "logs", help="folder for service logs")
+    up.set_defaults(run=run_up)
+    demo = commands.add_parser("demo", help="start the local mesh, hold a short Swedish conversation, stop")
+    demo.add_argument("--target", help="HOST:PORT of a running router instead of a local mesh")
+    demo.add_argument("--logs", type=Path, default=Path(".alice") / "logs", help="folder for service logs")
+    demo.set_defaults(run=run_demo)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    args.logs.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with LocalMesh(services=SERVICES, log_dir=args.logs) as mesh:
+        addresses = {name: mesh.address(name) for name in mesh.processes} | {"redis": mesh.redis_url}
+        STATE_FILE.parent.mkdir(exist_ok=True)
+        STATE_FILE.write_text(json.dumps(addresses, indent=2))
+        print("\nAlice mesh is up:")
+        for name, address in addresses.items():
+            print(f"  {name:<8} {address}")
+        print(f"  logs     {args.logs}/")
+        print('\nTry: .venv/bin/alice ask "Vad är klockan?"   (Ctrl-C stops everything)', flush=True)
+        stop.wait()
+        print("\nstopping ...", flush=True)
+    STATE_FILE.unlink(missing_ok=True)
+    print("stopped")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    if args.target:
+        return _converse(args.target)
+    args.logs.mkdir(parents=True, exist_ok=True)
+    with LocalMesh(services=SERVICES, log_dir=args.logs) as mesh:
+        return _converse(mesh.address("router"))
+
+
+def _converse(target: str) -> int:
+    print(f"\nSwedish demo against the router at {target}\n")
+    for text in DEMO:
+        print(f"> {text}")
+        print_reply(ask_once(target, text, user_id="demo"), indent="  ")
+        print()
+    return 0

@@ -1,0 +1,1 @@
+"""Local mesh: a real Redis and the four services as processes on loopback."""

