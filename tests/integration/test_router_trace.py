@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 import pytest
+from fakes import FakeCache, FakeLlm, FakeNlu, FakeTools, start_fake
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
@@ -13,7 +14,6 @@ from alice.router.v1 import router_service_pb2 as pb
 from alice.router.v1 import router_service_pb2_grpc as pb_grpc
 from alice.runtime.telemetry import Telemetry
 from alice.taxonomy import Route
-from fakes import FakeCache, FakeLlm, FakeNlu, FakeTools, start_fake
 from router_svc.config import Config
 from router_svc.server import Router, build
 
