@@ -2,40 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-
 import grpc
 import pytest
-from fakes import FakeCache, FakeLlm, FakeNlu, FakeTools, start_fake
+from fakes import FakeCache, FakeTools
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from alice.router.v1 import router_service_pb2 as pb
 from alice.router.v1 import router_service_pb2_grpc as pb_grpc
-from alice.runtime.telemetry import Telemetry
 from alice.taxonomy import Route
-from router_svc.config import Config
-from router_svc.server import Router, build
-
-
-@pytest.fixture(scope="module")
-async def mesh(make_telemetry: Callable[[str], Telemetry]) -> AsyncIterator[dict[str, object]]:
-    nlu, cache, llm, tools = FakeNlu(), FakeCache(), FakeLlm(), FakeTools()
-    hosts = [await start_fake("alice-nlu", nlu, make_telemetry("alice-nlu")),
-             await start_fake("alice-cache", cache, make_telemetry("alice-cache")),
-             await start_fake("alice-llm", llm, make_telemetry("alice-llm"))]
-    config = Config.from_env({
-        "GRPC_PORT": "0", "NLU_ADDR": f"127.0.0.1:{hosts[0].port}", "CACHE_ADDR": f"127.0.0.1:{hosts[1].port}",
-        "LLM_ADDR": f"127.0.0.1:{hosts[2].port}", "DRAIN_DELAY_S": "0",
-    })
-    router: Router = await build(config, make_telemetry("alice-router"), tools=tools)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{router.host.port}")
-    yield {"stub": pb_grpc.RouterServiceStub(channel), "nlu": nlu, "cache": cache, "tools": tools,
-           "router": router, "channel": channel}
-    await channel.close()
-    await router.host.shutdown(router.close)
-    for host in hosts:
-        await host.shutdown()
 
 
 def _request(text: str, user: str = "u1") -> pb.AskRequest:
@@ -44,10 +19,10 @@ def _request(text: str, user: str = "u1") -> pb.AskRequest:
     return request
 
 
-async def test_one_request_is_one_trace_across_services(mesh: dict[str, object],
+async def test_one_request_is_one_trace_across_services(fake_mesh: dict[str, object],
                                                         span_exporter: InMemorySpanExporter) -> None:
     span_exporter.clear()
-    stub = mesh["stub"]
+    stub = fake_mesh["stub"]
     assert isinstance(stub, pb_grpc.RouterServiceStub)
     reply = await stub.Ask(_request("hur blir vädret i Gbg på fredag"), timeout=5)
 
@@ -69,10 +44,10 @@ async def test_one_request_is_one_trace_across_services(mesh: dict[str, object],
     assert nlu_client.resource.attributes["service.name"] == "alice-router"
 
 
-async def test_breakdown_comes_from_the_stage_spans(mesh: dict[str, object],
+async def test_breakdown_comes_from_the_stage_spans(fake_mesh: dict[str, object],
                                                      span_exporter: InMemorySpanExporter) -> None:
     span_exporter.clear()
-    stub = mesh["stub"]
+    stub = fake_mesh["stub"]
     assert isinstance(stub, pb_grpc.RouterServiceStub)
     reply = await stub.Ask(_request("vad är klockan nu"), timeout=5)
     stage = {s.name: (s.end_time - s.start_time) / 1e6 for s in span_exporter.get_finished_spans()  # type: ignore[operator]
@@ -82,8 +57,8 @@ async def test_breakdown_comes_from_the_stage_spans(mesh: dict[str, object],
     assert reply.latency.total_ms >= reply.latency.nlu_ms
 
 
-async def test_repeat_is_answered_from_cache_without_tool(mesh: dict[str, object]) -> None:
-    stub, tools, cache = mesh["stub"], mesh["tools"], mesh["cache"]
+async def test_repeat_is_answered_from_cache_without_tool(fake_mesh: dict[str, object]) -> None:
+    stub, tools, cache = fake_mesh["stub"], fake_mesh["tools"], fake_mesh["cache"]
     assert isinstance(stub, pb_grpc.RouterServiceStub) and isinstance(tools, FakeTools)
     assert isinstance(cache, FakeCache)
     cache.entries.clear()
@@ -95,8 +70,8 @@ async def test_repeat_is_answered_from_cache_without_tool(mesh: dict[str, object
     assert len(tools.calls) == calls
 
 
-async def test_stream_sends_generated_pieces_then_final(mesh: dict[str, object]) -> None:
-    stub = mesh["stub"]
+async def test_stream_sends_generated_pieces_then_final(fake_mesh: dict[str, object]) -> None:
+    stub = fake_mesh["stub"]
     assert isinstance(stub, pb_grpc.RouterServiceStub)
     events = [e async for e in stub.AskStream(pb.AskStreamRequest(request=_request("vad är huvudstaden i Norge")),
                                                timeout=5)]
@@ -112,8 +87,8 @@ async def test_stream_sends_generated_pieces_then_final(mesh: dict[str, object])
      ("x" * 2001, "Europe/Stockholm", "limit is 2000"), ("hej", "Mars/Olympus", "unknown time zone")],
     ids=["empty", "whitespace", "too-long", "bad-zone"],
 )
-async def test_bad_input_is_invalid_argument(mesh: dict[str, object], text: str, zone: str, needle: str) -> None:
-    stub = mesh["stub"]
+async def test_bad_input_is_invalid_argument(fake_mesh: dict[str, object], text: str, zone: str, needle: str) -> None:
+    stub = fake_mesh["stub"]
     assert isinstance(stub, pb_grpc.RouterServiceStub)
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stub.Ask(pb.AskRequest(text=text, user_id="u1", time_zone=zone), timeout=5)
@@ -121,8 +96,8 @@ async def test_bad_input_is_invalid_argument(mesh: dict[str, object], text: str,
     assert needle in (raised.value.details() or "")
 
 
-async def test_oversized_message_is_resource_exhausted(mesh: dict[str, object]) -> None:
-    stub = mesh["stub"]
+async def test_oversized_message_is_resource_exhausted(fake_mesh: dict[str, object]) -> None:
+    stub = fake_mesh["stub"]
     assert isinstance(stub, pb_grpc.RouterServiceStub)
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await stub.Ask(pb.AskRequest(text="hej " * 300_000, user_id="u1"), timeout=5)

@@ -1,0 +1,70 @@
+"""Config validation: typed getters fail fast with the variable's name."""
+
+from __future__ import annotations
+
+import pytest
+
+from alice.runtime.config import ClientSettings, ConfigError, Env, ServerSettings, TelemetrySettings
+from router_svc.config import Config as RouterConfig
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"GRPC_PORT": "abc"}, "GRPC_PORT='abc' is not an integer"),
+        ({"GRPC_PORT": "70000"}, "GRPC_PORT=70000 is above the maximum"),
+        ({"GRACE_PERIOD_S": "-1"}, "GRACE_PERIOD_S=-1.0 is below the minimum"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not one of"),
+        ({"TLS_CERT_FILE": "/x.pem"}, "TLS_CERT_FILE and TLS_KEY_FILE must be set together"),
+    ],
+    ids=["port-not-int", "port-range", "grace-negative", "log-level", "tls-half"],
+)
+def test_server_settings_reject_bad_values(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        ServerSettings.from_env(Env(env), service_name="s", default_port=1)
+
+
+def test_server_settings_defaults() -> None:
+    settings = ServerSettings.from_env(Env({}), service_name="alice-x", default_port=50099)
+    assert (settings.host, settings.port, settings.tls) == ("127.0.0.1", 50099, None)
+
+
+@pytest.mark.parametrize(("raw", "value"), [("true", True), ("0", False), ("ON", True), ("", True)],
+                         ids=["true", "zero", "on-upper", "default"])
+def test_flags(raw: str, value: bool) -> None:
+    assert Env({"X": raw}).flag("X", True) is value
+
+
+def test_flag_rejects_garbage() -> None:
+    with pytest.raises(ConfigError, match="X='maybe' is not a boolean"):
+        Env({"X": "maybe"}).flag("X", False)
+
+
+def test_required_text_missing() -> None:
+    with pytest.raises(ConfigError, match="NEEDED is required"):
+        Env({}).text("NEEDED")
+
+
+def test_address_needs_port() -> None:
+    with pytest.raises(ConfigError, match="not a HOST:PORT"):
+        Env({"NLU_ADDR": "localhost"}).address("NLU_ADDR", "127.0.0.1:1")
+
+
+def test_telemetry_reads_standard_otel_variables() -> None:
+    settings = TelemetrySettings.from_env(Env({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317",
+                                               "OTEL_TRACES_SAMPLER_ARG": "0.25"}), service_name="alice-x")
+    assert settings.otlp_endpoint == "http://127.0.0.1:4317" and settings.sample_ratio == 0.25
+    assert settings.record_text is False
+
+
+def test_client_settings_bounds() -> None:
+    with pytest.raises(ConfigError, match="CLIENT_RETRY_ATTEMPTS=9 is above"):
+        ClientSettings.from_env(Env({"CLIENT_RETRY_ATTEMPTS": "9"}))
+
+
+def test_router_config_is_frozen_and_validated() -> None:
+    config = RouterConfig.from_env({})
+    with pytest.raises(AttributeError):
+        config.micro_max_share = 1.0  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="MICRO_MAX_SHARE=1.5 is above"):
+        RouterConfig.from_env({"MICRO_MAX_SHARE": "1.5"})
