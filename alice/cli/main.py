@@ -6,9 +6,9 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("alice.cli.up", "alice.cli.ask")
+COMMANDS = ("alice.cli.up", "alice.cli.ask", "alice.cli.status")
 """Modules with `register(subparsers)` adding top-level sub-commands."""
-EVALUATIONS: tuple[str, ...] = ()
+EVALUATIONS: tuple[str, ...] = ("alice.cli.eval_e2e", "alice.cli.eval_adversarial")
 """Modules with `register(subparsers)` adding `alice eval <name>` sub-commands."""
 
 
