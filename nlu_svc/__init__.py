@@ -1,0 +1,1 @@
+"""Swedish NLU service: intent, slots, confidence and route hint."""
