@@ -45,7 +45,7 @@ _RESERVE_S = 0.03
 class ToolRunner(Protocol):
     """Runs a tool for a user (the router's tool layer)."""
 
-    async def run(self, intent: str, args: Mapping[str, object], user_id: str, now: dt.datetime,
+    async def run(self, intent: str, args: Mapping[str, object], request: AskInput,
                   timeout_s: float) -> ToolOutcome: ...
 
 
@@ -58,6 +58,8 @@ class ToolOutcome:
     """The tool's provider was unavailable and the reply says so honestly."""
     rejected: bool = False
     """The arguments were invalid: no tool ran and the reply asks the user to rephrase."""
+    cacheable: bool = True
+    """The answer may be cached (a tool that found nothing says so, and that answer must not stick)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ class AskInput:
     """Reference time, timezone-aware in the user's zone."""
     deadline: float
     """`time.monotonic()` by which the reply must be sent."""
+    reference_given: bool = False
+    """The request carried its reference time (tools then answer as of it, not the wall clock)."""
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -465,13 +469,13 @@ class Pipeline:
     async def _run_tool(self, intent: str, arguments: Mapping[str, object], request: AskInput, timeline: Timeline,
                         answer: Answer) -> None:
         with timeline.stage("tool", **{"alice.tool": intent}):
-            outcome = await self._tools.run(intent, arguments, request.user_id, request.now,
-                                            self._hop(request, self._tool_s))
+            outcome = await self._tools.run(intent, arguments, request, self._hop(request, self._tool_s))
         answer.text = outcome.reply
         if outcome.rejected:
             answer.cacheable = False
             return
         answer.tool_call = (intent, dict(arguments))
+        answer.cacheable = answer.cacheable and outcome.cacheable
         if outcome.degraded:
             answer.degradations.append("TOOL_UNAVAILABLE")
         if outcome.mutated:

@@ -62,7 +62,8 @@ def validate(request: pb.AskRequest, context: grpc.aio.ServicerContext, *, max_c
     if remaining is not None:
         budget = min(budget, remaining)
     return AskInput(text=text, user_id=request.user_id, session_id=request.session_id,
-                    now=now.astimezone(zone), deadline=started + budget)
+                    now=now.astimezone(zone), deadline=started + budget,
+                    reference_given=request.HasField("reference_time"))
 
 
 def to_proto(answer: Answer) -> pb.AskResponse:

@@ -79,13 +79,13 @@ def add_target_args(parser: argparse.ArgumentParser, *, time_args: bool = False)
 
 
 @contextlib.contextmanager
-def local_or_target(target: str | None, services: Sequence[str], env: dict[str, str] | None = None
-                    ) -> Iterator[dict[str, str]]:
+def local_or_target(target: str | None, services: Sequence[str], env: dict[str, str] | None = None,
+                    replay_weather: bool = False) -> Iterator[dict[str, str]]:
     """Addresses of the needed services: `--target` (router only) or a local mesh started for the run."""
     if target:
         yield {"router": target}
         return
-    with LocalMesh(services=services, env=env or {}) as mesh:
+    with LocalMesh(services=services, env=env or {}, replay_weather=replay_weather) as mesh:
         yield {name: mesh.address(name) for name in mesh.processes} | {"redis": mesh.redis_url}
 
 

@@ -30,10 +30,14 @@ DEMO = (
 def register(commands: Any) -> None:
     up = commands.add_parser("up", help="start Redis and the four services locally until Ctrl-C")
     up.add_argument("--logs", type=Path, default=Path(".alice") / "logs", help="folder for service logs")
+    up.add_argument("--live-weather", action="store_true",
+                    help="use the real Open-Meteo API instead of replayed recordings (needs internet)")
     up.set_defaults(run=run_up)
     demo = commands.add_parser("demo", help="start the local mesh, hold a short Swedish conversation, stop")
     demo.add_argument("--target", help="HOST:PORT of a running router instead of a local mesh")
     demo.add_argument("--logs", type=Path, default=Path(".alice") / "logs", help="folder for service logs")
+    demo.add_argument("--live-weather", action="store_true",
+                      help="use the real Open-Meteo API instead of replayed recordings (needs internet)")
     demo.set_defaults(run=run_demo)
 
 
@@ -42,7 +46,7 @@ def run_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with LocalMesh(services=SERVICES, log_dir=args.logs) as mesh:
+    with LocalMesh(services=SERVICES, log_dir=args.logs, replay_weather=not args.live_weather) as mesh:
         addresses = {name: mesh.address(name) for name in mesh.processes} | {"redis": mesh.redis_url}
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(json.dumps(addresses, indent=2))
@@ -62,7 +66,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.target:
         return _converse(args.target)
     args.logs.mkdir(parents=True, exist_ok=True)
-    with LocalMesh(services=SERVICES, log_dir=args.logs) as mesh:
+    with LocalMesh(services=SERVICES, log_dir=args.logs, replay_weather=not args.live_weather) as mesh:
         return _converse(mesh.address("router"))
 
 

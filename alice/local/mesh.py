@@ -15,6 +15,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from alice.local.redis_server import RedisServer, free_port
+from alice.local.weather_replay import WeatherReplayServer
 
 SERVICES = ("nlu", "cache", "llm", "router")
 """Start order: the router last, since it dials the others."""
@@ -66,6 +67,8 @@ class LocalMesh:
     """Redis plus some or all services as child processes; use as a context manager.
 
     `env` adds settings to every service (e.g. LLM back end choices); `log_dir` receives one log per process.
+    `replay_weather` points the router's weather provider at a local server replaying recorded Open-Meteo
+    responses (this machine is offline; answers are labelled as replayed).
     """
 
     services: Iterable[str] = SERVICES
@@ -73,7 +76,9 @@ class LocalMesh:
     log_dir: Path | None = None
     start_timeout_s: float = 600.0
     quiet: bool = False
+    replay_weather: bool = False
     redis: RedisServer | None = None
+    weather: WeatherReplayServer | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
 
     def __enter__(self) -> LocalMesh:
@@ -103,9 +108,15 @@ class LocalMesh:
         wanted = [s for s in SERVICES if s in set(self.services)]
         self.redis = RedisServer().start()
         self._say(f"redis    {self.redis.url} (real redis-server)")
+        extra: dict[str, str] = {}
+        if self.replay_weather:
+            self.weather = WeatherReplayServer().start()
+            extra["WEATHER_BASE_URL"] = self.weather.url
+            self._say(f"weather  {self.weather.url} (replay of recorded Open-Meteo responses)")
         ports = {name: _port_or_free(PREFERRED_PORTS[name]) for name in wanted}
         base = {
             **os.environ,
+            **extra,
             "REDIS_URL": self.redis.url,
             **{f"{name.upper()}_ADDR": f"127.0.0.1:{port}" for name, port in ports.items()},
             **self.env,
@@ -143,3 +154,6 @@ class LocalMesh:
         if self.redis is not None:
             self.redis.close()
             self.redis = None
+        if self.weather is not None:
+            self.weather.close()
+            self.weather = None

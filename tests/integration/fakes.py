@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
@@ -20,7 +19,7 @@ from alice.runtime.config import ServerSettings
 from alice.runtime.server import ServiceHost
 from alice.runtime.telemetry import Telemetry
 from alice.taxonomy import CacheTier, Intent, Route
-from router_svc.pipeline import ToolOutcome
+from router_svc.pipeline import AskInput, ToolOutcome
 
 
 def settings(name: str, port: int = 0, grace_s: float = 2.0, drain_delay_s: float = 0.0) -> ServerSettings:
@@ -98,11 +97,11 @@ class FakeTools:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, object], str]] = []
 
-    async def run(self, intent: str, args: Mapping[str, object], user_id: str, now: dt.datetime,
+    async def run(self, intent: str, args: Mapping[str, object], request: AskInput,
                   timeout_s: float) -> ToolOutcome:
-        self.calls.append((intent, dict(args), user_id))
+        self.calls.append((intent, dict(args), request.user_id))
         if intent == "time.now":
-            return ToolOutcome(reply=f"Klockan är {now:%H:%M}.")
+            return ToolOutcome(reply=f"Klockan är {request.now:%H:%M}.")
         return ToolOutcome(reply="Det blir soligt i Göteborg på fredag.")
 
 

@@ -102,7 +102,7 @@ class Tools:
         self.calls: list[tuple[str, dict[str, object]]] = []
         self.mutated = mutated
 
-    async def run(self, intent: str, args: Mapping[str, object], user_id: str, now: dt.datetime,
+    async def run(self, intent: str, args: Mapping[str, object], request: AskInput,
                   timeout_s: float) -> ToolOutcome:
         self.calls.append((intent, dict(args)))
         return ToolOutcome(reply=f"ok {intent}", mutated=self.mutated)
