@@ -25,11 +25,11 @@ def _options(descriptor: EnumDescriptor, extension: Any) -> dict[int, Any]:
 
 
 _INTENT_NAMES: dict[int, str] = _options(Intent.DESCRIPTOR, taxonomy_pb2.canonical_name)
-_INTENT_BY_NAME: dict[str, int] = {name: number for number, name in _INTENT_NAMES.items()}
+_INTENT_BY_NAME: dict[str, Intent.ValueType] = {name: Intent.ValueType(n) for n, name in _INTENT_NAMES.items()}
 _TOOLS: dict[int, str] = {k: v for k, v in _options(Intent.DESCRIPTOR, taxonomy_pb2.tool_name).items() if v}
 _PERSONAL: frozenset[int] = frozenset(k for k, v in _options(Intent.DESCRIPTOR, taxonomy_pb2.personal).items() if v)
 _ROUTE_NAMES: dict[int, str] = _options(Route.DESCRIPTOR, taxonomy_pb2.canonical_name)
-_ROUTE_BY_NAME: dict[str, int] = {name: number for number, name in _ROUTE_NAMES.items()}
+_ROUTE_BY_NAME: dict[str, Route.ValueType] = {name: Route.ValueType(n) for n, name in _ROUTE_NAMES.items()}
 _TIER_NAMES: dict[int, str] = _options(CacheTier.DESCRIPTOR, taxonomy_pb2.canonical_name)
 
 INTENTS: tuple[str, ...] = tuple(_INTENT_NAMES.values())
@@ -47,7 +47,7 @@ def intent_name(intent: int) -> str:
         raise TaxonomyError(f"unknown intent enum value {intent}") from None
 
 
-def intent_value(name: str) -> int:
+def intent_value(name: str) -> Intent.ValueType:
     """Enum value of a canonical intent name."""
     try:
         return _INTENT_BY_NAME[name]
@@ -72,7 +72,7 @@ def route_name(route: int) -> str:
         raise TaxonomyError(f"unknown route enum value {route}") from None
 
 
-def route_value(name: str) -> int:
+def route_value(name: str) -> Route.ValueType:
     try:
         return _ROUTE_BY_NAME[name]
     except KeyError:
@@ -149,14 +149,18 @@ def slots_to_proto(slots: Mapping[str, object]) -> types_pb2.Slots:
 def slots_from_proto(message: types_pb2.Slots) -> dict[str, object]:
     """Typed proto slots -> canonical JSON slots (only the fields that are set)."""
     slots: dict[str, object] = {}
-    for key in ("city", "title", "to"):
-        if message.HasField(key):
-            slots[key] = getattr(message, key)
+    if message.HasField("city"):
+        slots["city"] = message.city
+    if message.HasField("title"):
+        slots["title"] = message.title
+    if message.HasField("to"):
+        slots["to"] = message.to
     if message.HasField("date"):
         slots["date"] = _date_from_proto(message.date)
-    for key in ("start", "new_start"):
-        if message.HasField(key):
-            slots[key] = _calendar_time_from_proto(getattr(message, key))
+    if message.HasField("start"):
+        slots["start"] = _calendar_time_from_proto(message.start)
+    if message.HasField("new_start"):
+        slots["new_start"] = _calendar_time_from_proto(message.new_start)
     if message.attendees:
         slots["attendees"] = list(message.attendees)
     if message.HasField("duration_s"):

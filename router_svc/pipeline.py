@@ -275,7 +275,8 @@ class Pipeline:
                 span.add_event("alice.fallback", {"alice.fallback": "cache_bypass", "alice.error": error.code})
                 return None
 
-    async def _lookup(self, query: cache_pb.CacheQuery, tiers: list[int], stage: str, request: AskInput,
+    async def _lookup(self, query: cache_pb.CacheQuery, tiers: list[CacheTier.ValueType], stage: str,
+                      request: AskInput,
                       timeline: Timeline, answer: Answer) -> cache_pb.LookupResponse | None:
         with timeline.stage(stage) as span:
             try:

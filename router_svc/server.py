@@ -126,7 +126,7 @@ async def build(config: Config, telemetry: Telemetry, tools: ToolRunner | None =
 
     async def close() -> None:
         for channel in channels.values():
-            await channel.close()
+            await channel.close(None)
         if redis_client is not None:
             await redis_client.aclose()
         if http is not None:

@@ -8,6 +8,8 @@ import time
 from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from typing import Any
+
 import grpc
 
 from alice.router.v1 import router_service_pb2 as pb
@@ -24,7 +26,7 @@ _TIERS = {"l1": CacheTier.CACHE_TIER_L1_EXACT, "l2": CacheTier.CACHE_TIER_L2_SEM
           "l3": CacheTier.CACHE_TIER_L3_NEGATIVE}
 
 
-def validate(request: pb.AskRequest, context: grpc.aio.ServicerContext, *, max_chars: int, default_timeout_s: float,
+def validate(request: pb.AskRequest, context: grpc.aio.ServicerContext[Any, Any], *, max_chars: int, default_timeout_s: float,
              clock: dt.datetime | None = None) -> AskInput:
     """Check an AskRequest and turn it into the pipeline's input; raises InvalidArgument with a clear message."""
     started = time.monotonic()
@@ -102,7 +104,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self._max_chars = max_chars
         self._default_timeout_s = default_timeout_s
 
-    async def _run(self, request: pb.AskRequest, context: grpc.aio.ServicerContext,
+    async def _run(self, request: pb.AskRequest, context: grpc.aio.ServicerContext[Any, Any],
                    queue: asyncio.Queue[str] | None = None) -> Answer:
         started = time.perf_counter()
         try:
@@ -123,11 +125,11 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 degradations: tuple[str, ...]) -> None:
         self._monitor.record(Outcome(route, (time.perf_counter() - started) * 1000, ok, code, tier, degradations))
 
-    async def Ask(self, request: pb.AskRequest, context: grpc.aio.ServicerContext) -> pb.AskResponse:
+    async def Ask(self, request: pb.AskRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.AskResponse:
         return to_proto(await self._run(request, context))
 
     async def AskStream(self, request: pb.AskStreamRequest,
-                        context: grpc.aio.ServicerContext) -> AsyncIterator[pb.AskStreamResponse]:
+                        context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[pb.AskStreamResponse]:
         queue: asyncio.Queue[str] = asyncio.Queue()
         task = asyncio.create_task(self._run(request.request, context, queue))
         streamed = False
@@ -152,10 +154,10 @@ class MonitoringServicer(pb_grpc.MonitoringServiceServicer):
     def __init__(self, monitor: Monitor) -> None:
         self._monitor = monitor
 
-    async def GetStatus(self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext) -> pb.GetStatusResponse:
+    async def GetStatus(self, request: pb.GetStatusRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.GetStatusResponse:
         return self._monitor.status()
 
     async def ResetStats(self, request: pb.ResetStatsRequest,
-                         context: grpc.aio.ServicerContext) -> pb.ResetStatsResponse:
+                         context: grpc.aio.ServicerContext[Any, Any]) -> pb.ResetStatsResponse:
         self._monitor.reset()
         return pb.ResetStatsResponse()

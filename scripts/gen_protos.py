@@ -15,6 +15,7 @@ PROTOS = ROOT / "protos"
 def main() -> int:
     sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     well_known = str(resources.files("grpc_tools") / "_proto")
+    plugins = Path(sys.executable).parent  # mypy-protobuf's protoc plugins: typed messages and typed stubs
     for stale in (ROOT / "alice").glob("*/v1/*_pb2*.py*"):
         stale.unlink()
     code = protoc.main(
@@ -22,9 +23,12 @@ def main() -> int:
             "grpc_tools.protoc",
             f"-I{PROTOS}",
             f"-I{well_known}",
+            f"--plugin=protoc-gen-mypy={plugins / 'protoc-gen-mypy'}",
+            f"--plugin=protoc-gen-mypy_grpc={plugins / 'protoc-gen-mypy_grpc'}",
             f"--python_out={ROOT}",
-            f"--pyi_out={ROOT}",
+            f"--mypy_out={ROOT}",
             f"--grpc_python_out={ROOT}",
+            f"--mypy_grpc_out={ROOT}",
             *sources,
         ]
     )

@@ -34,7 +34,7 @@ def _text(item: dict[str, Any]) -> str:
     return str(item["text"])
 
 
-async def _check(stub: pb_grpc.RouterServiceStub, item: dict[str, Any], args: argparse.Namespace
+async def _check(stub: pb_grpc.RouterServiceAsyncStub, item: dict[str, Any], args: argparse.Namespace
                  ) -> tuple[bool, bool, str]:
     """(passed, crashed, what happened)."""
     expect = item["expect"]

@@ -42,8 +42,8 @@ def service_config(service_names: Sequence[str], retry_attempts: int) -> str:
 
 
 class _DefaultDeadline(
-    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[misc]
-    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[misc]
+    grpc.aio.UnaryUnaryClientInterceptor,  # type: ignore[type-arg]
+    grpc.aio.UnaryStreamClientInterceptor,  # type: ignore[type-arg]
 ):
     """Gives every call a deadline: a call without one gets the configured default."""
 
@@ -83,7 +83,7 @@ def open_channel(
         ("grpc.dns_min_time_between_resolutions_ms", 5_000),
     ]
     interceptors = [
-        *aio_client_interceptors(tracer_provider=telemetry.provider),
+        *aio_client_interceptors(tracer_provider=telemetry.provider),  # type: ignore[no-untyped-call]
         _DefaultDeadline(settings.default_timeout_s),
         *extra_interceptors,
     ]

@@ -23,14 +23,14 @@ log = logging.getLogger(__name__)
 ServingStatus = health_pb2.HealthCheckResponse.ServingStatus
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Turns a ServiceError raised by a handler into its gRPC status and message."""
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
@@ -50,11 +50,12 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _abort_code(error: ServiceError) -> grpc.StatusCode:
-    return getattr(grpc.StatusCode, error.code, grpc.StatusCode.INTERNAL)  # type: ignore[no-any-return]
+    code: grpc.StatusCode = getattr(grpc.StatusCode, error.code, grpc.StatusCode.INTERNAL)
+    return code
 
 
 def _wrap_unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
-    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             return await behaviour(request, context)
         except ServiceError as error:
@@ -64,7 +65,7 @@ def _wrap_unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _wrap_stream(behaviour: Callable[..., Any]) -> Callable[..., Any]:
-    async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         try:
             async for item in behaviour(request, context):
                 yield item
@@ -86,7 +87,7 @@ class ServiceHost:
         settings: ServerSettings,
         telemetry: Telemetry,
         service_names: Sequence[str],
-        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
     ) -> None:
         self.settings = settings
         self._service_names = list(service_names)
@@ -99,7 +100,8 @@ class ServiceHost:
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ]
         self.server = grpc.aio.server(
-            interceptors=[aio_server_interceptor(tracer_provider=telemetry.provider), *interceptors,
+            interceptors=[aio_server_interceptor(tracer_provider=telemetry.provider),  # type: ignore[no-untyped-call]
+                          *interceptors,
                           ErrorMappingInterceptor()],
             options=options,
         )
