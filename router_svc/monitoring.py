@@ -7,8 +7,10 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from opentelemetry import metrics
+
 from alice.router.v1 import router_service_pb2 as pb
-from alice.runtime.breaker import CircuitBreaker
+from alice.runtime.breaker import CircuitBreaker, State
 from alice.runtime.stats import percentile
 from router_svc.config import Slo
 from router_svc.quota import MicroQuota
@@ -34,12 +36,34 @@ def _latency(values: Sequence[float]) -> pb.LatencyStats:
 class Monitor:
     """Keeps the last `window` outcomes (bounded memory) and totals since the last reset."""
 
-    def __init__(self, window: int, slo: Slo, quota: MicroQuota, breakers: Sequence[CircuitBreaker]) -> None:
+    def __init__(self, window: int, slo: Slo, quota: MicroQuota, breakers: Sequence[CircuitBreaker],
+                 meter: metrics.Meter | None = None) -> None:
         self._window = window
         self._slo = slo
         self._quota = quota
         self._breakers = list(breakers)
+        meter = meter or metrics.NoOpMeter("alice")
+        # The same outcomes as OpenTelemetry metrics (Prometheus scrape and OTLP).
+        self._duration = meter.create_histogram(
+            "alice.router.request.duration", unit="ms", description="Ask latency inside the router")
+        self._cache_results = meter.create_counter(
+            "alice.router.cache.results", description="Requests by cache tier that answered (miss when none)")
+        self._degraded = meter.create_counter(
+            "alice.router.degradations", description="Fallbacks used, by kind")
+        meter.create_observable_gauge(
+            "alice.breaker.state", callbacks=[self._breaker_states],
+            description="Circuit breaker state: 0 closed, 1 half-open, 2 open")
+        meter.create_observable_gauge(
+            "alice.router.micro_quota.share", callbacks=[self._quota_share], unit="1",
+            description="Share of micro-route decisions over the sliding window")
         self.reset()
+
+    def _breaker_states(self, options: metrics.CallbackOptions) -> list[metrics.Observation]:
+        level = {State.CLOSED: 0, State.HALF_OPEN: 1, State.OPEN: 2}
+        return [metrics.Observation(level[b.state], {"alice.breaker.name": b.name}) for b in self._breakers]
+
+    def _quota_share(self, options: metrics.CallbackOptions) -> list[metrics.Observation]:
+        return [metrics.Observation(self._quota.share())]
 
     def reset(self) -> None:
         self._outcomes: deque[Outcome] = deque(maxlen=self._window)
@@ -48,6 +72,11 @@ class Monitor:
         self._started = time.monotonic()
 
     def record(self, outcome: Outcome) -> None:
+        self._duration.record(outcome.latency_ms, {"alice.route": outcome.route, "rpc.grpc.status": outcome.code})
+        if outcome.ok:
+            self._cache_results.add(1, {"alice.cache.tier": outcome.cache_tier or "miss"})
+        for kind in outcome.degradations:
+            self._degraded.add(1, {"alice.degradation": kind})
         self._outcomes.append(outcome)
         if not outcome.ok:
             self._errors[outcome.code] += 1

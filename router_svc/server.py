@@ -109,7 +109,7 @@ async def build(config: Config, telemetry: Telemetry, tools: ToolRunner | None =
         tool_timeout_s=config.budgets.tool_s,
         min_fast_confidence=config.min_fast_confidence,
     )
-    monitor = Monitor(config.stats_window, config.slo, quota, list(breakers.values()))
+    monitor = Monitor(config.stats_window, config.slo, quota, list(breakers.values()), telemetry.meter)
     host = ServiceHost(config.server, telemetry, [ROUTER, MONITORING])
     router_service_pb2_grpc.add_RouterServiceServicer_to_server(
         RouterServicer(pipeline, monitor, max_chars=config.max_text_chars,

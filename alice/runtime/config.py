@@ -132,15 +132,23 @@ class TelemetrySettings:
     sample_ratio: float
     disabled: bool
     record_text: bool
+    metrics_enabled: bool = True
+    metrics_port: int | None = None
+    """Prometheus scrape port (0 = any free port); None: no scrape endpoint."""
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, env: Env, *, service_name: str) -> TelemetrySettings:
+        port = env.integer("METRICS_PORT", -1, minimum=-1, maximum=65535)
         return cls(
             service_name=env.text("OTEL_SERVICE_NAME", service_name),
             otlp_endpoint=env.optional_text("OTEL_EXPORTER_OTLP_ENDPOINT"),
             sample_ratio=env.number("OTEL_TRACES_SAMPLER_ARG", 1.0, minimum=0.0, maximum=1.0),
             disabled=env.flag("OTEL_SDK_DISABLED", False),
             record_text=env.flag("ALICE_TRACE_RECORD_TEXT", False),
+            metrics_enabled=env.flag("ALICE_METRICS", True),
+            metrics_port=None if port < 0 else port,
+            metrics_host=env.text("METRICS_HOST", "127.0.0.1"),
         )
 
 

@@ -1,4 +1,4 @@
-"""OpenTelemetry set-up per service (no global provider) and logs that carry trace ids."""
+"""OpenTelemetry set-up per service (no global providers): traces, metrics, and logs that carry trace ids."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import Histogram, MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
@@ -17,16 +22,58 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from alice.runtime.config import TelemetrySettings
 
 
+LATENCY_BUCKETS_MS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0)
+"""Histogram boundaries for every duration in ms: 1 ms to 5 s, where Alice's targets live."""
+FRACTION_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
 @dataclass(frozen=True)
 class Telemetry:
-    """A service's tracer provider and tracer; passed to whatever creates spans."""
+    """A service's tracer and meter (and their providers); passed to whatever creates spans or metrics."""
 
     provider: TracerProvider
     tracer: trace.Tracer
     record_text: bool
+    meter_provider: MeterProvider = field(default_factory=MeterProvider)
+    meter: metrics.Meter = field(default_factory=lambda: metrics.NoOpMeter("alice"))
+    metrics_port: int = 0
+    """Port of the Prometheus scrape endpoint (`/metrics`), 0 when there is none."""
+    _metrics_server: Any = None
 
     def shutdown(self) -> None:
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+        self.meter_provider.shutdown()
         self.provider.shutdown()
+
+
+def _meter_provider(settings: TelemetrySettings, resource: Resource) -> tuple[MeterProvider, Any, int]:
+    """A MeterProvider with a per-service Prometheus registry (scrape endpoint when METRICS_PORT is set)
+    and OTLP export when an endpoint is configured."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    readers: list[MetricReader] = []
+    server, port = None, 0
+    if settings.metrics_enabled and not settings.disabled:
+        registry = CollectorRegistry(auto_describe=True)
+        readers.append(PrometheusMetricReader(registry=registry))
+        if settings.metrics_port is not None:
+            server, _ = start_http_server(settings.metrics_port, settings.metrics_host, registry=registry)
+            port = int(server.server_address[1])
+        if settings.otlp_endpoint:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+            readers.append(PeriodicExportingMetricReader(
+                OTLPMetricExporter(endpoint=settings.otlp_endpoint, insecure=True, timeout=2),
+                export_interval_millis=15_000))
+    views = [
+        View(instrument_type=Histogram, instrument_unit="ms",
+             aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS)),
+        View(instrument_type=Histogram, instrument_unit="1",
+             aggregation=ExplicitBucketHistogramAggregation(FRACTION_BUCKETS)),
+    ]
+    return MeterProvider(resource=resource, metric_readers=readers, views=views), server, port
 
 
 def setup_telemetry(settings: TelemetrySettings, extra_exporters: Sequence[SpanExporter] = ()) -> Telemetry:
@@ -35,8 +82,9 @@ def setup_telemetry(settings: TelemetrySettings, extra_exporters: Sequence[SpanE
     The provider is deliberately not installed globally, so several services can share one process
     (tests) and each keeps its own `service.name`.
     """
+    resource = Resource.create({"service.name": settings.service_name})
     provider = TracerProvider(
-        resource=Resource.create({"service.name": settings.service_name}),
+        resource=resource,
         sampler=ParentBased(TraceIdRatioBased(0.0 if settings.disabled else settings.sample_ratio)),
     )
     if settings.otlp_endpoint and not settings.disabled:
@@ -47,7 +95,9 @@ def setup_telemetry(settings: TelemetrySettings, extra_exporters: Sequence[SpanE
         )
     for exporter in extra_exporters:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return Telemetry(provider, provider.get_tracer("alice"), settings.record_text)
+    meter_provider, server, port = _meter_provider(settings, resource)
+    return Telemetry(provider, provider.get_tracer("alice"), settings.record_text, meter_provider,
+                     meter_provider.get_meter("alice"), port, server)
 
 
 class JsonFormatter(logging.Formatter):
