@@ -7,7 +7,21 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 PY=${PYTHON:-python3}
 EXTRAS="llm"
-[ "${1:-}" = "--dev" ] && EXTRAS="llm,dev"
+[ "${1:-}" = "--dev" ] && EXTRAS="llm,st,dev"  # st: the sentence-transformers back end is tested too
+
+if [ "${1:-}" = "--dev" ]; then
+    # Real peers for the tests: a Prometheus server and a headless browser (Debian packages).
+    missing=""
+    command -v prometheus >/dev/null || missing="$missing prometheus"
+    command -v chromium >/dev/null || missing="$missing chromium"
+    if [ -n "$missing" ]; then
+        step "Debian packages:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        # The package's own service is not wanted: tests start Prometheus themselves on free ports.
+        apt-get install -y -q --no-install-recommends $missing
+    fi
+fi
 
 step "Python virtualenv at .venv"
 if [ ! -x .venv/bin/python ]; then
