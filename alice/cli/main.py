@@ -6,9 +6,14 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("alice.cli.up", "alice.cli.ask", "alice.cli.status")
+COMMANDS = ("alice.cli.up", "alice.cli.ask", "alice.cli.status", "alice.cli.bench")
 """Modules with `register(subparsers)` adding top-level sub-commands."""
-EVALUATIONS: tuple[str, ...] = ("alice.cli.eval_e2e", "alice.cli.eval_adversarial")
+EVALUATIONS: tuple[str, ...] = (
+    "alice.cli.eval_nlu",
+    "alice.cli.eval_cache",
+    "alice.cli.eval_e2e",
+    "alice.cli.eval_adversarial",
+)
 """Modules with `register(subparsers)` adding `alice eval <name>` sub-commands."""
 
 

@@ -1,0 +1,1 @@
+"""Slot-aware answer cache service on Redis 8."""
