@@ -29,7 +29,8 @@ def render(status: pb.GetStatusResponse) -> str:
     latency = status.latency
     lines = [f"requests {status.requests}  success {status.success_rate:.3f}  p50 {latency.p50_ms:.1f} ms  "
              f"p95 {latency.p95_ms:.1f} ms  p99 {latency.p99_ms:.1f} ms", ""]
-    rows: list[tuple[object, ...]] = [(route, stats.count, status.route_shares.get(route, 0.0), stats.p50_ms, stats.p95_ms, stats.p99_ms)
+    rows: list[tuple[object, ...]] = [
+        (route, stats.count, status.route_shares.get(route, 0.0), stats.p50_ms, stats.p95_ms, stats.p99_ms)
             for route, stats in sorted(status.latency_by_route.items())]
     lines += [format_table(rows, ("route", "n", "share", "p50_ms", "p95_ms", "p99_ms")), ""]
     hits = ", ".join(f"{tier}={n}" for tier, n in sorted(status.cache_hits_by_tier.items())) or "none"
