@@ -46,6 +46,8 @@ class Request:
     answer_version: str
     embedding: Sequence[float] = ()
     embedding_model: str = ""
+    reference_date: str = ""
+    """Local day of the request ("YYYY-MM-DD"); keys the L1 text alias. Empty: no alias."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,42 @@ class Cache:
 
     # --- lookup ------------------------------------------------------------------------------------------
 
+    async def lookup_alias(self, text: str, reference_date: str, user_id: str, answer_version: str
+                           ) -> LookupResult:
+        """L1 by text alone (no intent yet): the user's own alias first, then the shared one."""
+        if not text.strip() or not reference_date:
+            raise InvalidArgument("an alias lookup needs the text and the reference date")
+        if len(text) > self._limits.max_text_chars:
+            raise InvalidArgument(f"text has {len(text)} characters; at most {self._limits.max_text_chars}")
+        candidates = [keys.alias_key(text, reference_date, None, answer_version)]
+        if user_id:
+            candidates.insert(0, keys.alias_key(text, reference_date, user_id, answer_version))
+        result = LookupResult()
+        with self._tracer.start_as_current_span("cache.lookup.alias") as span:
+            started = self._monotonic()
+            try:
+                fields = await self._read_pair(candidates[0], candidates[1] if len(candidates) > 1 else None)
+            except StoreUnavailable:
+                fields = (None, None)
+            finally:
+                self.stats.observe("l1", (self._monotonic() - started) * 1000)
+            for entry in fields:
+                if entry is None:
+                    continue
+                try:
+                    answer, age = self._parse_entry(entry)
+                except CorruptData:
+                    self.stats.corrupt += 1
+                    continue
+                result = LookupResult(tier="l1", similarity=1.0, age_s=age, answer=answer)
+                break
+            span.set_attribute("alice.cache.tier", result.tier or "miss")
+        if result.hit:
+            self.stats.hits["l1"] += 1
+        else:
+            self.stats.misses += 1
+        return result
+
     async def lookup(self, request: Request, tiers: Collection[str] = ()) -> LookupResult:
         """L1, then L2 (when the intent's text decides and an embedding is given), then L3; a miss otherwise.
 
@@ -432,10 +470,13 @@ class Cache:
                     return StoreResult(StoreOutcome.DROPPED_UNAVAILABLE)
                 vectors += [VectorWrite(key, keyed.l1, blob, attributes) for key in set_keys]
             span.set_attribute("alice.cache.l2", bool(vectors))
+            fields: dict[str, bytes | str | int] = {"m": ENTRY_MARK, "a": answer, "t": now_ms, "i": request.intent}
             try:
-                await self._store.write_entry(
-                    keyed.l1, {"m": ENTRY_MARK, "a": answer, "t": now_ms, "i": request.intent}, ttl, indexes,
-                    self._policy.max_ttl_s, vectors)
+                await self._store.write_entry(keyed.l1, fields, ttl, indexes, self._policy.max_ttl_s, vectors)
+                if request.reference_date:
+                    alias = keys.alias_key(request.text, request.reference_date, keyed.scope,
+                                           request.answer_version)
+                    await self._store.write_entry(alias, fields, ttl, indexes, self._policy.max_ttl_s)
             except StoreUnavailable:
                 self.stats.dropped += 1
                 span.set_attribute("alice.cache.outcome", "dropped")

@@ -56,6 +56,21 @@ def l3_key(intent: str, slots: Mapping[str, object], text_form: str, user_id: st
     return f"{_base(user_id)}:l3:{intent}:{request_digest(intent, slots, text_form, user_id, answer_version)}"
 
 
+def alias_text(text: str) -> str:
+    """The text form of the L1 alias: casefolded, whitespace collapsed, end punctuation dropped."""
+    return " ".join(text.casefold().split()).strip(" ?!.,;:")
+
+
+def alias_key(text: str, reference_date: str, user_id: str | None, answer_version: str) -> str:
+    """L1 text alias: the same text on the same local day (relative words such as "imorgon" depend on it).
+
+    It lets the router look the cache up in parallel with the NLU; an alias is written next to every L1 entry,
+    under the entry's scope, so a personal answer is only ever found by its own user.
+    """
+    digest = _digest(alias_text(text), reference_date, user_id or "", answer_version)
+    return f"{_base(user_id)}:l1a:{digest}"
+
+
 def l2_set_key(intent: str, slots: Mapping[str, object], user_id: str | None, answer_version: str,
                embedding_model: str, bucket: str) -> str:
     """The small vector set holding one intent+slot key's entries (one lexical bucket of it, see docs/cache.md)."""

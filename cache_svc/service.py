@@ -38,7 +38,15 @@ def to_request(query: pb.CacheQuery) -> Request:
         answer_version=query.answer_version,
         embedding=tuple(query.embedding),
         embedding_model=query.embedding_model,
+        reference_date=_date(query),
     )
+
+
+def _date(query: pb.CacheQuery) -> str:
+    if not query.HasField("reference_date"):
+        return ""
+    d = query.reference_date
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
 
 
 def _tiers(tiers: list[int]) -> set[str]:
@@ -80,7 +88,14 @@ class CacheServicer(cache_service_pb2_grpc.CacheServiceServicer):
         self._limits = limits
 
     async def Lookup(self, request: pb.LookupRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.LookupResponse:
-        result = await self._cache.lookup(to_request(request.query), _tiers(list(request.tiers)))
+        query = request.query
+        if not query.intent and query.HasField("reference_date"):
+            # Intent not known yet (the router asks in parallel with the NLU): the L1 text alias.
+            if _tiers(list(request.tiers)) - {"l1"}:
+                raise InvalidArgument("a lookup without intent consults only the L1 text alias (tiers: L1)")
+            result = await self._cache.lookup_alias(query.text, _date(query), query.user_id, query.answer_version)
+            return to_lookup_response(result)
+        result = await self._cache.lookup(to_request(query), _tiers(list(request.tiers)))
         return to_lookup_response(result)
 
     async def Store(self, request: pb.StoreRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.StoreResponse:

@@ -372,3 +372,40 @@ async def test_redis_down_gives_fast_misses_and_recovers(make_telemetry: Callabl
     finally:
         await stop(app, channel)
         redis_server.close()
+
+
+def _alias(text: str, user: str, day: int = 10) -> pb.LookupRequest:
+    q = pb.CacheQuery(text=text, user_id=user, answer_version="v1",
+                      reference_date=types_pb2.LocalDate(year=2026, month=3, day=day))
+    return pb.LookupRequest(query=q, tiers=[types_pb2.CACHE_TIER_L1_EXACT])
+
+
+async def test_text_alias_finds_the_entry_before_the_intent_is_known(service: tuple[Stub, aioredis.Redis]) -> None:
+    stub, _ = service
+    stored = query(tx.INTENT_WEATHER_LOOKUP, "Hur blir vädret i Visby imorgon?", user="anna",
+                   slots={"city": "Visby", "date": "2026-03-11"})
+    stored.reference_date.CopyFrom(types_pb2.LocalDate(year=2026, month=3, day=10))
+    await stub.Store(pb.StoreRequest(query=stored, answer=answer("Sol i Visby")))
+    same = await stub.Lookup(_alias("hur blir vädret i visby imorgon", user="erik"))
+    assert same.hit and same.tier == types_pb2.CACHE_TIER_L1_EXACT and same.answer.text == "Sol i Visby"
+    next_day = await stub.Lookup(_alias("hur blir vädret i visby imorgon", user="erik", day=11))
+    assert not next_day.hit  # "imorgon" is another day then
+
+
+async def test_personal_alias_is_only_found_by_its_user(service: tuple[Stub, aioredis.Redis]) -> None:
+    stub, _ = service
+    stored = query(tx.INTENT_CALENDAR_LIST, "vad har jag på torsdag", user="anna", slots={"date": "2026-03-12"})
+    stored.reference_date.CopyFrom(types_pb2.LocalDate(year=2026, month=3, day=10))
+    await stub.Store(pb.StoreRequest(query=stored, answer=answer("Tandläkaren kl 9")))
+    assert (await stub.Lookup(_alias("vad har jag på torsdag", user="anna"))).hit
+    assert not (await stub.Lookup(_alias("vad har jag på torsdag", user="erik"))).hit
+    await stub.Invalidate(pb.InvalidateRequest(user_id="anna"))
+    assert not (await stub.Lookup(_alias("vad har jag på torsdag", user="anna"))).hit
+
+
+async def test_alias_lookup_consults_only_l1(service: tuple[Stub, aioredis.Redis]) -> None:
+    stub, _ = service
+    request = _alias("vad är klockan", user="anna")
+    request.tiers.append(types_pb2.CACHE_TIER_L2_SEMANTIC)
+    error = await invalid(stub.Lookup(request))
+    assert "alias" in (error.details() or "")
