@@ -21,7 +21,8 @@ _RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("timer.set", r"\b(timer|timern|nedrakning|vacka mig om|paminn mig om \d+)"),
         ("memory.query", r"\b(vad sa jag|kommer du ihag|minns du|vad berattade jag|sa jag)"),
         ("weather.lookup", r"\b(vader|vadret|regn|snö|sno|prognos|grader ute|blir det sol)"),
-        ("time.now", r"\b(vad ar klockan|hur mycket ar klockan|klockan nu|vilken tid ar det)"),
+        ("time.now", r"\b(vad (ar|e) klockan|hur (mycket|mkt) (ar|e) klockan|klockan nu|vilken tid|^klocka?n?\W*$"
+                     r"|what time|the time|dagens datum)"),
         ("greeting.hello", r"^(hej|hallå|halla|tjena|hejsan|god morgon|god kvall)\W*(alice)?\W*$"),
     )
 )
