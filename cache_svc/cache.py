@@ -514,8 +514,10 @@ class Cache:
                 "t": int(self._wall() * 1000),
             }
             try:
-                await self._store.write_entry(keyed.l3, fields, ttl, [keys.failure_index(failure.downstream)],
-                                              max(ttl, 60.0))
+                indexes = [keys.failure_index(failure.downstream)]
+                if keyed.scope is not None:  # a personal request's failure goes when its user's data goes
+                    indexes.append(keys.user_index(keyed.scope))
+                await self._store.write_entry(keyed.l3, fields, ttl, indexes, max(ttl, 60.0))
                 await self._store.add_to_set(keys.FAILURE_DOWNSTREAMS, failure.downstream)
             except StoreUnavailable:
                 self.stats.dropped += 1

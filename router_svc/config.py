@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+from alice.runtime.auth import DEFAULT_JWT_ALGORITHMS, check_algorithms
 from alice.runtime.breaker import BreakerConfig
 from alice.runtime.config import ClientSettings, ConfigError, Env, ServerSettings, TelemetrySettings
 
@@ -35,6 +38,68 @@ class Slo:
     cache_hit_rate: float
 
 
+AUTH_MODES = ("none", "api_key", "jwt", "both")
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Who may call the router. Authentication is on unless AUTH_MODE=none is set explicitly."""
+
+    mode: str
+    api_keys_file: Path | None
+    jwks_file: Path | None
+    jwt_public_key_file: Path | None
+    issuer: str
+    audience: str
+    leeway_s: float
+    jwt_algorithms: tuple[str, ...]
+    rate_per_s: float
+    rate_burst: int
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "none"
+
+    @classmethod
+    def from_env(cls, e: Env) -> AuthSettings:
+        mode = e.text("AUTH_MODE", "api_key", choices=AUTH_MODES)
+        keys, jwks, pem = e.path("AUTH_API_KEYS_FILE"), e.path("AUTH_JWKS_FILE"), e.path("AUTH_JWT_PUBLIC_KEY_FILE")
+        issuer, audience = e.text("AUTH_ISSUER", ""), e.text("AUTH_AUDIENCE", "")
+        if mode in ("api_key", "both") and keys is None:
+            raise ConfigError(f"AUTH_MODE={mode} needs AUTH_API_KEYS_FILE (a file of hashed keys; see "
+                              "docs/security.md), or set AUTH_MODE=none explicitly to serve without authentication")
+        if mode in ("jwt", "both"):
+            if (jwks is None) == (pem is None):
+                raise ConfigError(f"AUTH_MODE={mode} needs exactly one of AUTH_JWKS_FILE and AUTH_JWT_PUBLIC_KEY_FILE")
+            if not issuer or not audience:
+                raise ConfigError(f"AUTH_MODE={mode} needs AUTH_ISSUER and AUTH_AUDIENCE")
+        for name, path in (("AUTH_API_KEYS_FILE", keys), ("AUTH_JWKS_FILE", jwks), ("AUTH_JWT_PUBLIC_KEY_FILE", pem)):
+            if path is not None and mode != "none" and not path.is_file():
+                raise ConfigError(f"{name}={path} does not exist")
+        try:
+            algorithms = check_algorithms(
+                a.strip() for a in e.text("AUTH_JWT_ALGORITHMS", ",".join(DEFAULT_JWT_ALGORITHMS)).split(",")
+                if a.strip())
+        except ValueError as error:
+            raise ConfigError(f"AUTH_JWT_ALGORITHMS: {error}") from None
+        return cls(
+            mode=mode, api_keys_file=keys, jwks_file=jwks, jwt_public_key_file=pem, issuer=issuer, audience=audience,
+            leeway_s=e.number("AUTH_LEEWAY_S", 30.0, minimum=0.0, maximum=300.0),
+            jwt_algorithms=algorithms,
+            rate_per_s=e.number("RATE_LIMIT_PER_S", 5.0, minimum=0.01, maximum=100_000.0),
+            rate_burst=e.integer("RATE_LIMIT_BURST", 20, minimum=1, maximum=1_000_000),
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class Config:
     """Every setting of the router service."""
@@ -58,6 +123,7 @@ class Config:
     llm_breaker: BreakerConfig
     slo: Slo
     stats_window: int
+    auth: AuthSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
@@ -91,8 +157,14 @@ class Config:
             )
         except ValueError as error:
             raise ConfigError(f"breaker settings: {error}") from None
+        server = ServerSettings.from_env(e, service_name=SERVICE_NAME, default_port=DEFAULT_PORT)
+        # Bearer tokens must not cross a network in clear text: off loopback, plaintext is an explicit choice
+        # (e.g. behind a TLS-terminating ingress or a service mesh that encrypts pod traffic).
+        if server.tls is None and not _is_loopback(server.host) and not e.flag("ALLOW_PLAINTEXT", False):
+            raise ConfigError(f"GRPC_HOST={server.host} is not loopback: set TLS_CERT_FILE and TLS_KEY_FILE, or "
+                              "ALLOW_PLAINTEXT=true when something in front of the router encrypts the traffic")
         return cls(
-            server=ServerSettings.from_env(e, service_name=SERVICE_NAME, default_port=DEFAULT_PORT),
+            server=server,
             telemetry=TelemetrySettings.from_env(e, service_name=SERVICE_NAME),
             client=ClientSettings.from_env(e),
             nlu_addr=e.address("NLU_ADDR", "127.0.0.1:50052"),
@@ -116,4 +188,5 @@ class Config:
                 cache_hit_rate=e.number("SLO_CACHE_HIT_RATE", 0.60, minimum=0.0, maximum=1.0),
             ),
             stats_window=e.integer("STATS_WINDOW", 10_000, minimum=10, maximum=1_000_000),
+            auth=AuthSettings.from_env(e),
         )

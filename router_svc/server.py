@@ -7,24 +7,30 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import grpc
 import httpx
 import redis.asyncio as aioredis
 from opentelemetry import trace
 
-from alice.cache.v1 import cache_service_pb2
+from alice.cache.v1 import cache_service_pb2, cache_service_pb2_grpc
 from alice.llm.v1 import llm_service_pb2
 from alice.nlu.v1 import nlu_service_pb2
 from alice.router.v1 import router_service_pb2, router_service_pb2_grpc
+from alice.runtime.auth import ApiKeyVerifier, AuthInterceptor, JwtVerifier, Verifier, VerifierChain
 from alice.runtime.breaker import BreakerConfig, CircuitBreaker, State, Transition
 from alice.runtime.channels import open_channel
+from alice.runtime.config import ConfigError
+from alice.runtime.errors import Unavailable
+from alice.runtime.ratelimit import RateLimitInterceptor, TokenBucketLimiter
 from alice.runtime.server import ServiceHost
 from alice.runtime.telemetry import Telemetry, setup_logging, setup_telemetry
-from router_svc.config import Config
+from router_svc.config import AuthSettings, Config
 from router_svc.downstream import CacheClient, LlmClient, NluClient, is_failure
 from router_svc.monitoring import Monitor
 from router_svc.pipeline import Pipeline, ToolRunner
 from router_svc.quota import MicroQuota
-from router_svc.service import MonitoringServicer, RouterServicer
+from router_svc.service import ForgetCache, ForgetTools, MonitoringServicer, RouterServicer
+from router_svc.tools import forget_user
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +69,52 @@ def _on_transition(name: str, cache: Callable[[], CacheClient | None]) -> Callab
     return handle
 
 
-async def build(config: Config, telemetry: Telemetry, tools: ToolRunner | None = None) -> Router:
-    """A started, SERVING router wired to its downstreams."""
+def build_verifier(settings: AuthSettings) -> Verifier | None:
+    """The verifier chain AUTH_MODE asks for (None when authentication is explicitly off)."""
+    verifiers: list[Verifier] = []
+    try:
+        if settings.mode in ("api_key", "both") and settings.api_keys_file is not None:
+            verifiers.append(ApiKeyVerifier.from_file(settings.api_keys_file))
+        if settings.mode in ("jwt", "both"):
+            verifiers.append(JwtVerifier.from_files(
+                issuer=settings.issuer, audience=settings.audience, jwks_file=settings.jwks_file,
+                public_key_file=settings.jwt_public_key_file, algorithms=settings.jwt_algorithms,
+                leeway_s=settings.leeway_s))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return VerifierChain(verifiers) if verifiers else None
+
+
+def security_interceptors(settings: AuthSettings) -> list[grpc.aio.ServerInterceptor]:  # type: ignore[type-arg]
+    """Authentication first (it establishes the caller), then the per-caller rate limit."""
+    verifier = build_verifier(settings)
+    limiter = TokenBucketLimiter(settings.rate_per_s, settings.rate_burst)
+    auth = [AuthInterceptor(verifier)] if verifier is not None else []
+    return [*auth, RateLimitInterceptor(limiter)]
+
+
+def _forget_cache(channel: grpc.aio.Channel) -> ForgetCache:
+    stub = cache_service_pb2_grpc.CacheServiceStub(channel)  # type: ignore[no-untyped-call,unused-ignore]
+
+    async def forget(user_id: str, timeout_s: float) -> int:
+        # Not behind the breaker and with no fallback: Forget must either delete or say it did not.
+        try:
+            reply = await stub.Invalidate(cache_service_pb2.InvalidateRequest(user_id=user_id), timeout=timeout_s)
+        except grpc.aio.AioRpcError as error:
+            raise Unavailable(f"the cache did not delete the cached answers ({error.code().name}); "
+                              "call Forget again") from None
+        return int(reply.removed)
+
+    return forget
+
+
+async def build(config: Config, telemetry: Telemetry, tools: ToolRunner | None = None,
+                forget_tools: ForgetTools | None = None) -> Router:
+    """A started, SERVING router wired to its downstreams.
+
+    `tools` replaces the Redis tool layer (tests); `forget_tools` then deletes a user's data in it.
+    """
+    interceptors = security_interceptors(config.auth)  # unreadable key files fail here, before anything opens
     holder: dict[str, CacheClient] = {}
 
     def breaker(name: str, settings: BreakerConfig) -> CircuitBreaker:
@@ -93,6 +143,12 @@ async def build(config: Config, telemetry: Telemetry, tools: ToolRunner | None =
                                                socket_connect_timeout=config.redis_timeout_s)
         http = httpx.AsyncClient(timeout=httpx.Timeout(config.budgets.tool_s))
         tools = RedisToolRunner(redis_client, http, config.weather_base_url, telemetry.tracer)
+        storage = redis_client
+
+        async def forget_tools_in_redis(user_id: str, timeout_s: float) -> int:
+            return await forget_user(storage, user_id, timeout_s=timeout_s)
+
+        forget_tools = forget_tools_in_redis
     quota = MicroQuota(config.micro_max_share, config.quota_window)
     pipeline = Pipeline(
         nlu=NluClient(channels["nlu"], breakers["nlu"]),
@@ -110,11 +166,16 @@ async def build(config: Config, telemetry: Telemetry, tools: ToolRunner | None =
         min_fast_confidence=config.min_fast_confidence,
     )
     monitor = Monitor(config.stats_window, config.slo, quota, list(breakers.values()), telemetry.meter)
-    host = ServiceHost(config.server, telemetry, [ROUTER, MONITORING])
+    host = ServiceHost(config.server, telemetry, [ROUTER, MONITORING],
+                       interceptors=interceptors)
+    if not config.auth.enabled:
+        log.warning("AUTH_MODE=none: callers are not authenticated and the request body names the user")
     router_service_pb2_grpc.add_RouterServiceServicer_to_server(
         RouterServicer(pipeline, monitor, max_chars=config.max_text_chars,
-                       default_timeout_s=config.budgets.request_s), host.server)
-    router_service_pb2_grpc.add_MonitoringServiceServicer_to_server(MonitoringServicer(monitor), host.server)
+                       default_timeout_s=config.budgets.request_s, auth_required=config.auth.enabled,
+                       forget_tools=forget_tools, forget_cache=_forget_cache(channels["cache"])), host.server)
+    router_service_pb2_grpc.add_MonitoringServiceServicer_to_server(
+        MonitoringServicer(monitor, auth_required=config.auth.enabled), host.server)
     await host.start()
     # SERVING once the downstream channels connect (bounded: degraded modes cover a missing one later).
     for name, channel in channels.items():

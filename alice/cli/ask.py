@@ -13,21 +13,67 @@ from google.protobuf.json_format import MessageToDict
 
 from alice.cli.common import DEFAULT_TZ, reference_time
 from alice.router.v1 import router_service_pb2, router_service_pb2_grpc
+from alice.runtime.auth import DevCredentials, bearer_metadata
 from alice.taxonomy import intent_name, route_name, slots_from_proto, tier_name
 
 DEFAULT_TARGET = "127.0.0.1:50051"
+DEV_DIR = Path(".alice")
+"""Where `alice up` keeps the development credentials (see alice.runtime.auth.DevCredentials)."""
+Metadata = tuple[tuple[str, str], ...]
+
+
+class CallAuth:
+    """Credentials of CLI calls: `--token` for every call, else the local development credentials.
+
+    With `--token` the router takes the user from the token, so requests leave user_id empty; with the
+    development credentials the demo user sends its API key and any other user a locally signed JWT.
+    """
+
+    def __init__(self, token: str | None = None, dev: DevCredentials | None = None) -> None:
+        self.token = token
+        self.dev = dev
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CallAuth:
+        token = getattr(args, "token", None)
+        return cls(token, None if token else DevCredentials.load(DEV_DIR))
+
+    def user(self, wanted: str) -> str:
+        """The user_id to put in a request body."""
+        return "" if self.token else wanted
+
+    def metadata(self, user_id: str) -> Metadata:
+        if self.token:
+            return bearer_metadata(self.token)
+        if self.dev is not None:
+            return bearer_metadata(self.dev.bearer_for(user_id))
+        return ()
+
+
+def add_auth_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token", help="bearer token (API key or JWT); default: the local development credentials "
+                                        "in .alice/ that `alice up` creates")
+
+
+def explain(error: grpc.RpcError) -> str:
+    """One line about a failed call, with a hint for a missing credential."""
+    line = f"error: {error.code().name}: {error.details()}"
+    if error.code() == grpc.StatusCode.UNAUTHENTICATED:
+        line += " (start the mesh with `alice up`, which creates .alice/dev-key, or pass --token)"
+    return line
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("ask", help="ask the router one question")
     parser.add_argument("text", help="what to ask, in Swedish")
     parser.add_argument("--target", help="router HOST:PORT (default: the running `alice up`, else 127.0.0.1:50051)")
-    parser.add_argument("--user", default="demo", help="user id (default demo)")
+    parser.add_argument("--user", default="demo", help="user id (default demo; with --token the token's user)")
     parser.add_argument("--session", default="", help="session id")
     parser.add_argument("--now", help="reference time, e.g. 2026-03-10T09:00 (default: now)")
     parser.add_argument("--tz", default=DEFAULT_TZ, help=f"IANA time zone (default {DEFAULT_TZ})")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
     parser.add_argument("--json", action="store_true", help="print the reply as JSON")
+    add_auth_args(parser)
     parser.set_defaults(run=run)
 
 
@@ -47,11 +93,14 @@ def build_request(text: str, user_id: str, session_id: str = "", now: dt.datetim
 
 
 def ask_once(target: str, text: str, *, user_id: str, session_id: str = "", now: dt.datetime | None = None,
-             tz: str = DEFAULT_TZ, timeout_s: float = 10.0) -> router_service_pb2.AskResponse:
+             tz: str = DEFAULT_TZ, timeout_s: float = 10.0, auth: CallAuth | None = None
+             ) -> router_service_pb2.AskResponse:
+    auth = auth or CallAuth(None, DevCredentials.load(DEV_DIR))
     with grpc.insecure_channel(target) as channel:
         stub = router_service_pb2_grpc.RouterServiceStub(channel)
         reply: router_service_pb2.AskResponse = stub.Ask(
-            build_request(text, user_id, session_id, now, tz), timeout=timeout_s
+            build_request(text, auth.user(user_id), session_id, now, tz), timeout=timeout_s,
+            metadata=auth.metadata(user_id),
         )
         return reply
 
@@ -94,9 +143,9 @@ def run(args: argparse.Namespace) -> int:
     target = args.target or default_target()
     try:
         reply = ask_once(target, args.text, user_id=args.user, session_id=args.session, now=now, tz=args.tz,
-                         timeout_s=args.timeout)
+                         timeout_s=args.timeout, auth=CallAuth.from_args(args))
     except grpc.RpcError as error:
-        print(f"error: {error.code().name}: {error.details()}")
+        print(explain(error))
         return 1
     if args.json:
         print(json.dumps(reply_dict(reply), ensure_ascii=False))

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-from alice.cli.ask import build_request, reply_dict
+from alice.cli.ask import CallAuth, add_auth_args, build_request, reply_dict
 from alice.cli.common import add_target_args, emit, local_or_target, read_jsonl
 from alice.local.mesh import SERVICES
 from alice.router.v1 import router_service_pb2_grpc as pb_grpc
@@ -25,6 +25,7 @@ def register(evaluations: Any) -> None:
     parser.add_argument("--user", default="eval", help="user id for the requests (default eval)")
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds before a request counts as a hang")
     add_target_args(parser)
+    add_auth_args(parser)
     parser.set_defaults(run=run)
 
 
@@ -34,12 +35,13 @@ def _text(item: dict[str, Any]) -> str:
     return str(item["text"])
 
 
-async def _check(stub: pb_grpc.RouterServiceAsyncStub, item: dict[str, Any], args: argparse.Namespace
-                 ) -> tuple[bool, bool, str]:
+async def _check(stub: pb_grpc.RouterServiceAsyncStub, item: dict[str, Any], args: argparse.Namespace,
+                 auth: CallAuth) -> tuple[bool, bool, str]:
     """(passed, crashed, what happened)."""
     expect = item["expect"]
     try:
-        reply = await stub.Ask(build_request(_text(item), args.user), timeout=args.timeout)
+        reply = await stub.Ask(build_request(_text(item), auth.user(args.user)), timeout=args.timeout,
+                               metadata=auth.metadata(args.user))
     except grpc.aio.AioRpcError as error:
         code = error.code().name
         what = f"{code}: {(error.details() or '')[:120]}"
@@ -62,10 +64,11 @@ async def _check(stub: pb_grpc.RouterServiceAsyncStub, item: dict[str, Any], arg
 async def _evaluate(target: str, items: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
     passed, crashes, failed = 0, 0, []
     options = [("grpc.max_send_message_length", 64 << 20)]
+    auth = CallAuth.from_args(args)
     async with grpc.aio.insecure_channel(target, options=options) as channel:
         stub = pb_grpc.RouterServiceStub(channel)
         for item in items:
-            ok, crashed, what = await _check(stub, item, args)
+            ok, crashed, what = await _check(stub, item, args, auth)
             passed += ok
             crashes += crashed
             if not ok:

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from alice.cli.ask import build_request, reply_dict
+from alice.cli.ask import CallAuth, add_auth_args, build_request, reply_dict
 from alice.cli.common import add_target_args, emit, latency_summary, local_or_target, read_jsonl, reference_time
 from alice.cli.scoring import ToolScore, format_table
 from alice.local.mesh import SERVICES
@@ -24,6 +24,7 @@ def register(evaluations: Any) -> None:
     parser.add_argument("--user", default="eval", help="user id for the requests (default eval)")
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline per request in seconds")
     add_target_args(parser, time_args=True)
+    add_auth_args(parser)
     parser.set_defaults(run=run)
 
 
@@ -34,13 +35,15 @@ async def _evaluate(target: str, items: list[dict[str, Any]], args: argparse.Nam
     by_route: dict[str, list[float]] = defaultdict(list)
     failures: list[dict[str, Any]] = []
     answered = 0
+    auth = CallAuth.from_args(args)
     async with grpc.aio.insecure_channel(target) as channel:
         stub = pb_grpc.RouterServiceStub(channel)
         for item in items:
             started = time.perf_counter()
+            user = str(item.get("user", args.user))
             try:
-                reply = await stub.Ask(build_request(str(item["text"]), item.get("user", args.user), "", now, args.tz),
-                                       timeout=args.timeout)
+                reply = await stub.Ask(build_request(str(item["text"]), auth.user(user), "", now, args.tz),
+                                       timeout=args.timeout, metadata=auth.metadata(user))
             except grpc.aio.AioRpcError as error:
                 failures.append({"id": item.get("id"), "text": item["text"], "error": error.code().name,
                                  "message": error.details()})

@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 from google.protobuf.json_format import MessageToDict
 
-from alice.cli.ask import default_target
+from alice.cli.ask import CallAuth, add_auth_args, default_target, explain
 from alice.cli.scoring import format_table
 from alice.router.v1 import router_service_pb2 as pb
 from alice.router.v1 import router_service_pb2_grpc as pb_grpc
@@ -22,6 +22,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until Ctrl-C")
     parser.add_argument("--reset", action="store_true", help="reset the counters after printing")
     parser.add_argument("--json", action="store_true", help="print the status as JSON")
+    add_auth_args(parser)
     parser.set_defaults(run=run)
 
 
@@ -53,20 +54,22 @@ def render(status: pb.GetStatusResponse) -> str:
 
 def run(args: argparse.Namespace) -> int:
     target = args.target or default_target()
+    auth = CallAuth.from_args(args)
+    metadata = auth.metadata(auth.dev.user_id if auth.dev is not None else "")
     with grpc.insecure_channel(target) as channel:
         stub = pb_grpc.MonitoringServiceStub(channel)
         while True:
             try:
-                status = stub.GetStatus(pb.GetStatusRequest(), timeout=5)
+                status = stub.GetStatus(pb.GetStatusRequest(), timeout=5, metadata=metadata)
             except grpc.RpcError as error:
-                print(f"error: {error.code().name}: {error.details()}")
+                print(explain(error))
                 return 1
             if args.json:
                 print(json.dumps(MessageToDict(status, preserving_proto_field_name=True), ensure_ascii=False))
             else:
                 print(("\033[2J\033[H" if args.watch else "") + render(status), flush=True)
             if args.reset:
-                stub.ResetStats(pb.ResetStatsRequest(), timeout=5)
+                stub.ResetStats(pb.ResetStatsRequest(), timeout=5, metadata=metadata)
             if not args.watch:
                 return 0
             time.sleep(args.watch)

@@ -23,6 +23,8 @@ async def fake_mesh(make_telemetry: Callable[[str], Telemetry]) -> AsyncIterator
     config = Config.from_env({
         "GRPC_PORT": "0", "NLU_ADDR": f"127.0.0.1:{hosts[0].port}", "CACHE_ADDR": f"127.0.0.1:{hosts[1].port}",
         "LLM_ADDR": f"127.0.0.1:{hosts[2].port}", "DRAIN_DELAY_S": "0",
+        # These tests are about routing; authentication is tested in tests/security with it on.
+        "AUTH_MODE": "none", "RATE_LIMIT_PER_S": "10000", "RATE_LIMIT_BURST": "10000",
     })
     router: Router = await build(config, make_telemetry("alice-router"), tools=tools)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{router.host.port}")

@@ -28,7 +28,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$alice/router/v1/router_service.proto\x12\x0f\x61lice.router.v1\x1a\x1e\x61lice/common/v1/taxonomy.proto\x1a\x1b\x61lice/common/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x01\n\nAskRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x32\n\x0ereference_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x05 \x01(\t\x12*\n\x07timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"@\n\x10\x41skStreamRequest\x12,\n\x07request\x18\x01 \x01(\x0b\x32\x1b.alice.router.v1.AskRequest\"\xc4\x01\n\x10LatencyBreakdown\x12\x10\n\x08total_ms\x18\x01 \x01(\x01\x12\x0e\n\x06nlu_ms\x18\x02 \x01(\x01\x12\x13\n\x0b\x63\x61\x63he_l1_ms\x18\x03 \x01(\x01\x12\x13\n\x0b\x63\x61\x63he_l2_ms\x18\x04 \x01(\x01\x12\x10\n\x08route_ms\x18\x05 \x01(\x01\x12\x13\n\x0bllm_ttft_ms\x18\x06 \x01(\x01\x12\x14\n\x0cllm_total_ms\x18\x07 \x01(\x01\x12\x0f\n\x07tool_ms\x18\x08 \x01(\x01\x12\x16\n\x0e\x63\x61\x63he_store_ms\x18\t \x01(\x01\"\x80\x03\n\x0b\x41skResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12%\n\x05route\x18\x02 \x01(\x0e\x32\x16.alice.common.v1.Route\x12\'\n\x06intent\x18\x03 \x01(\x0e\x32\x17.alice.common.v1.Intent\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12%\n\x05slots\x18\x05 \x01(\x0b\x32\x16.alice.common.v1.Slots\x12,\n\ttool_call\x18\x06 \x01(\x0b\x32\x19.alice.common.v1.ToolCall\x12.\n\ncache_tier\x18\x07 \x01(\x0e\x32\x1a.alice.common.v1.CacheTier\x12\x32\n\x07latency\x18\x08 \x01(\x0b\x32!.alice.router.v1.LatencyBreakdown\x12\x10\n\x08trace_id\x18\t \x01(\t\x12\x32\n\x0c\x64\x65gradations\x18\n \x03(\x0e\x32\x1c.alice.router.v1.Degradation\"\\\n\x11\x41skStreamResponse\x12\x0f\n\x05\x64\x65lta\x18\x01 \x01(\tH\x00\x12-\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x1c.alice.router.v1.AskResponseH\x00\x42\x07\n\x05\x65vent\"\x12\n\x10GetStatusRequest\"M\n\x0cLatencyStats\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x0e\n\x06p50_ms\x18\x02 \x01(\x01\x12\x0e\n\x06p95_ms\x18\x03 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x04 \x01(\x01\"\x9a\x01\n\rBreakerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x14\n\x0c\x66\x61ilure_rate\x18\x03 \x01(\x01\x12\x16\n\x0eslow_call_rate\x18\x04 \x01(\x01\x12\x17\n\x0f\x63\x61lls_in_window\x18\x05 \x01(\x03\x12\x10\n\x08rejected\x18\x06 \x01(\x03\x12\x13\n\x0btransitions\x18\x07 \x03(\t\"S\n\x0bQuotaStatus\x12\x11\n\tmax_share\x18\x01 \x01(\x01\x12\x0e\n\x06window\x18\x02 \x01(\x03\x12\r\n\x05share\x18\x03 \x01(\x01\x12\x12\n\noverflowed\x18\x04 \x01(\x03\"H\n\tSloStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\x01\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x0e\n\x06passed\x18\x04 \x01(\x08\"\xc2\x07\n\x11GetStatusResponse\x12\x10\n\x08requests\x18\x01 \x01(\x03\x12\x14\n\x0csuccess_rate\x18\x02 \x01(\x01\x12.\n\x07latency\x18\x03 \x01(\x0b\x32\x1d.alice.router.v1.LatencyStats\x12P\n\x10latency_by_route\x18\x04 \x03(\x0b\x32\x36.alice.router.v1.GetStatusResponse.LatencyByRouteEntry\x12L\n\x0e\x65rrors_by_code\x18\x05 \x03(\x0b\x32\x34.alice.router.v1.GetStatusResponse.ErrorsByCodeEntry\x12S\n\x12\x63\x61\x63he_hits_by_tier\x18\x06 \x03(\x0b\x32\x37.alice.router.v1.GetStatusResponse.CacheHitsByTierEntry\x12\x14\n\x0c\x63\x61\x63he_misses\x18\x07 \x01(\x03\x12I\n\x0croute_shares\x18\x08 \x03(\x0b\x32\x33.alice.router.v1.GetStatusResponse.RouteSharesEntry\x12+\n\x05quota\x18\t \x01(\x0b\x32\x1c.alice.router.v1.QuotaStatus\x12\x30\n\x08\x62reakers\x18\n \x03(\x0b\x32\x1e.alice.router.v1.BreakerStatus\x12(\n\x04slos\x18\x0b \x03(\x0b\x32\x1a.alice.router.v1.SloStatus\x12J\n\x0c\x64\x65gradations\x18\x0c \x03(\x0b\x32\x34.alice.router.v1.GetStatusResponse.DegradationsEntry\x1aT\n\x13LatencyByRouteEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.alice.router.v1.LatencyStats:\x02\x38\x01\x1a\x33\n\x11\x45rrorsByCodeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x36\n\x14\x43\x61\x63heHitsByTierEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x32\n\x10RouteSharesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x33\n\x11\x44\x65gradationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x13\n\x11ResetStatsRequest\"\x14\n\x12ResetStatsResponse*\xd2\x01\n\x0b\x44\x65gradation\x12\x1b\n\x17\x44\x45GRADATION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45GRADATION_NLU_FALLBACK\x10\x01\x12\x1e\n\x1a\x44\x45GRADATION_CACHE_BYPASSED\x10\x02\x12!\n\x1d\x44\x45GRADATION_MICRO_UNAVAILABLE\x10\x03\x12#\n\x1f\x44\x45GRADATION_PLANNER_UNAVAILABLE\x10\x04\x12 \n\x1c\x44\x45GRADATION_TOOL_UNAVAILABLE\x10\x05\x32\xa7\x01\n\rRouterService\x12@\n\x03\x41sk\x12\x1b.alice.router.v1.AskRequest\x1a\x1c.alice.router.v1.AskResponse\x12T\n\tAskStream\x12!.alice.router.v1.AskStreamRequest\x1a\".alice.router.v1.AskStreamResponse0\x01\x32\xbe\x01\n\x11MonitoringService\x12R\n\tGetStatus\x12!.alice.router.v1.GetStatusRequest\x1a\".alice.router.v1.GetStatusResponse\x12U\n\nResetStats\x12\".alice.router.v1.ResetStatsRequest\x1a#.alice.router.v1.ResetStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$alice/router/v1/router_service.proto\x12\x0f\x61lice.router.v1\x1a\x1e\x61lice/common/v1/taxonomy.proto\x1a\x1b\x61lice/common/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x01\n\nAskRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x32\n\x0ereference_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x05 \x01(\t\x12*\n\x07timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"@\n\x10\x41skStreamRequest\x12,\n\x07request\x18\x01 \x01(\x0b\x32\x1b.alice.router.v1.AskRequest\"\xc4\x01\n\x10LatencyBreakdown\x12\x10\n\x08total_ms\x18\x01 \x01(\x01\x12\x0e\n\x06nlu_ms\x18\x02 \x01(\x01\x12\x13\n\x0b\x63\x61\x63he_l1_ms\x18\x03 \x01(\x01\x12\x13\n\x0b\x63\x61\x63he_l2_ms\x18\x04 \x01(\x01\x12\x10\n\x08route_ms\x18\x05 \x01(\x01\x12\x13\n\x0bllm_ttft_ms\x18\x06 \x01(\x01\x12\x14\n\x0cllm_total_ms\x18\x07 \x01(\x01\x12\x0f\n\x07tool_ms\x18\x08 \x01(\x01\x12\x16\n\x0e\x63\x61\x63he_store_ms\x18\t \x01(\x01\"\x80\x03\n\x0b\x41skResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\x12%\n\x05route\x18\x02 \x01(\x0e\x32\x16.alice.common.v1.Route\x12\'\n\x06intent\x18\x03 \x01(\x0e\x32\x17.alice.common.v1.Intent\x12\x12\n\nconfidence\x18\x04 \x01(\x02\x12%\n\x05slots\x18\x05 \x01(\x0b\x32\x16.alice.common.v1.Slots\x12,\n\ttool_call\x18\x06 \x01(\x0b\x32\x19.alice.common.v1.ToolCall\x12.\n\ncache_tier\x18\x07 \x01(\x0e\x32\x1a.alice.common.v1.CacheTier\x12\x32\n\x07latency\x18\x08 \x01(\x0b\x32!.alice.router.v1.LatencyBreakdown\x12\x10\n\x08trace_id\x18\t \x01(\t\x12\x32\n\x0c\x64\x65gradations\x18\n \x03(\x0e\x32\x1c.alice.router.v1.Degradation\"\\\n\x11\x41skStreamResponse\x12\x0f\n\x05\x64\x65lta\x18\x01 \x01(\tH\x00\x12-\n\x05\x66inal\x18\x02 \x01(\x0b\x32\x1c.alice.router.v1.AskResponseH\x00\x42\x07\n\x05\x65vent\" \n\rForgetRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\"K\n\x0e\x46orgetResponse\x12\x19\n\x11tool_keys_deleted\x18\x01 \x01(\x03\x12\x1e\n\x16\x63\x61\x63hed_answers_deleted\x18\x02 \x01(\x03\"\x12\n\x10GetStatusRequest\"M\n\x0cLatencyStats\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x0e\n\x06p50_ms\x18\x02 \x01(\x01\x12\x0e\n\x06p95_ms\x18\x03 \x01(\x01\x12\x0e\n\x06p99_ms\x18\x04 \x01(\x01\"\x9a\x01\n\rBreakerStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x14\n\x0c\x66\x61ilure_rate\x18\x03 \x01(\x01\x12\x16\n\x0eslow_call_rate\x18\x04 \x01(\x01\x12\x17\n\x0f\x63\x61lls_in_window\x18\x05 \x01(\x03\x12\x10\n\x08rejected\x18\x06 \x01(\x03\x12\x13\n\x0btransitions\x18\x07 \x03(\t\"S\n\x0bQuotaStatus\x12\x11\n\tmax_share\x18\x01 \x01(\x01\x12\x0e\n\x06window\x18\x02 \x01(\x03\x12\r\n\x05share\x18\x03 \x01(\x01\x12\x12\n\noverflowed\x18\x04 \x01(\x03\"H\n\tSloStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\x01\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x0e\n\x06passed\x18\x04 \x01(\x08\"\xc2\x07\n\x11GetStatusResponse\x12\x10\n\x08requests\x18\x01 \x01(\x03\x12\x14\n\x0csuccess_rate\x18\x02 \x01(\x01\x12.\n\x07latency\x18\x03 \x01(\x0b\x32\x1d.alice.router.v1.LatencyStats\x12P\n\x10latency_by_route\x18\x04 \x03(\x0b\x32\x36.alice.router.v1.GetStatusResponse.LatencyByRouteEntry\x12L\n\x0e\x65rrors_by_code\x18\x05 \x03(\x0b\x32\x34.alice.router.v1.GetStatusResponse.ErrorsByCodeEntry\x12S\n\x12\x63\x61\x63he_hits_by_tier\x18\x06 \x03(\x0b\x32\x37.alice.router.v1.GetStatusResponse.CacheHitsByTierEntry\x12\x14\n\x0c\x63\x61\x63he_misses\x18\x07 \x01(\x03\x12I\n\x0croute_shares\x18\x08 \x03(\x0b\x32\x33.alice.router.v1.GetStatusResponse.RouteSharesEntry\x12+\n\x05quota\x18\t \x01(\x0b\x32\x1c.alice.router.v1.QuotaStatus\x12\x30\n\x08\x62reakers\x18\n \x03(\x0b\x32\x1e.alice.router.v1.BreakerStatus\x12(\n\x04slos\x18\x0b \x03(\x0b\x32\x1a.alice.router.v1.SloStatus\x12J\n\x0c\x64\x65gradations\x18\x0c \x03(\x0b\x32\x34.alice.router.v1.GetStatusResponse.DegradationsEntry\x1aT\n\x13LatencyByRouteEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12,\n\x05value\x18\x02 \x01(\x0b\x32\x1d.alice.router.v1.LatencyStats:\x02\x38\x01\x1a\x33\n\x11\x45rrorsByCodeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x36\n\x14\x43\x61\x63heHitsByTierEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a\x32\n\x10RouteSharesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x33\n\x11\x44\x65gradationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\"\x13\n\x11ResetStatsRequest\"\x14\n\x12ResetStatsResponse*\xd2\x01\n\x0b\x44\x65gradation\x12\x1b\n\x17\x44\x45GRADATION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x44\x45GRADATION_NLU_FALLBACK\x10\x01\x12\x1e\n\x1a\x44\x45GRADATION_CACHE_BYPASSED\x10\x02\x12!\n\x1d\x44\x45GRADATION_MICRO_UNAVAILABLE\x10\x03\x12#\n\x1f\x44\x45GRADATION_PLANNER_UNAVAILABLE\x10\x04\x12 \n\x1c\x44\x45GRADATION_TOOL_UNAVAILABLE\x10\x05\x32\xf2\x01\n\rRouterService\x12@\n\x03\x41sk\x12\x1b.alice.router.v1.AskRequest\x1a\x1c.alice.router.v1.AskResponse\x12T\n\tAskStream\x12!.alice.router.v1.AskStreamRequest\x1a\".alice.router.v1.AskStreamResponse0\x01\x12I\n\x06\x46orget\x12\x1e.alice.router.v1.ForgetRequest\x1a\x1f.alice.router.v1.ForgetResponse2\xbe\x01\n\x11MonitoringService\x12R\n\tGetStatus\x12!.alice.router.v1.GetStatusRequest\x1a\".alice.router.v1.GetStatusResponse\x12U\n\nResetStats\x12\".alice.router.v1.ResetStatsRequest\x1a#.alice.router.v1.ResetStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,8 +45,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETSTATUSRESPONSE_ROUTESHARESENTRY']._serialized_options = b'8\001'
   _globals['_GETSTATUSRESPONSE_DEGRADATIONSENTRY']._loaded_options = None
   _globals['_GETSTATUSRESPONSE_DEGRADATIONSENTRY']._serialized_options = b'8\001'
-  _globals['_DEGRADATION']._serialized_start=2534
-  _globals['_DEGRADATION']._serialized_end=2744
+  _globals['_DEGRADATION']._serialized_start=2645
+  _globals['_DEGRADATION']._serialized_end=2855
   _globals['_ASKREQUEST']._serialized_start=184
   _globals['_ASKREQUEST']._serialized_end=362
   _globals['_ASKSTREAMREQUEST']._serialized_start=364
@@ -57,34 +57,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASKRESPONSE']._serialized_end=1014
   _globals['_ASKSTREAMRESPONSE']._serialized_start=1016
   _globals['_ASKSTREAMRESPONSE']._serialized_end=1108
-  _globals['_GETSTATUSREQUEST']._serialized_start=1110
-  _globals['_GETSTATUSREQUEST']._serialized_end=1128
-  _globals['_LATENCYSTATS']._serialized_start=1130
-  _globals['_LATENCYSTATS']._serialized_end=1207
-  _globals['_BREAKERSTATUS']._serialized_start=1210
-  _globals['_BREAKERSTATUS']._serialized_end=1364
-  _globals['_QUOTASTATUS']._serialized_start=1366
-  _globals['_QUOTASTATUS']._serialized_end=1449
-  _globals['_SLOSTATUS']._serialized_start=1451
-  _globals['_SLOSTATUS']._serialized_end=1523
-  _globals['_GETSTATUSRESPONSE']._serialized_start=1526
-  _globals['_GETSTATUSRESPONSE']._serialized_end=2488
-  _globals['_GETSTATUSRESPONSE_LATENCYBYROUTEENTRY']._serialized_start=2190
-  _globals['_GETSTATUSRESPONSE_LATENCYBYROUTEENTRY']._serialized_end=2274
-  _globals['_GETSTATUSRESPONSE_ERRORSBYCODEENTRY']._serialized_start=2276
-  _globals['_GETSTATUSRESPONSE_ERRORSBYCODEENTRY']._serialized_end=2327
-  _globals['_GETSTATUSRESPONSE_CACHEHITSBYTIERENTRY']._serialized_start=2329
-  _globals['_GETSTATUSRESPONSE_CACHEHITSBYTIERENTRY']._serialized_end=2383
-  _globals['_GETSTATUSRESPONSE_ROUTESHARESENTRY']._serialized_start=2385
-  _globals['_GETSTATUSRESPONSE_ROUTESHARESENTRY']._serialized_end=2435
-  _globals['_GETSTATUSRESPONSE_DEGRADATIONSENTRY']._serialized_start=2437
-  _globals['_GETSTATUSRESPONSE_DEGRADATIONSENTRY']._serialized_end=2488
-  _globals['_RESETSTATSREQUEST']._serialized_start=2490
-  _globals['_RESETSTATSREQUEST']._serialized_end=2509
-  _globals['_RESETSTATSRESPONSE']._serialized_start=2511
-  _globals['_RESETSTATSRESPONSE']._serialized_end=2531
-  _globals['_ROUTERSERVICE']._serialized_start=2747
-  _globals['_ROUTERSERVICE']._serialized_end=2914
-  _globals['_MONITORINGSERVICE']._serialized_start=2917
-  _globals['_MONITORINGSERVICE']._serialized_end=3107
+  _globals['_FORGETREQUEST']._serialized_start=1110
+  _globals['_FORGETREQUEST']._serialized_end=1142
+  _globals['_FORGETRESPONSE']._serialized_start=1144
+  _globals['_FORGETRESPONSE']._serialized_end=1219
+  _globals['_GETSTATUSREQUEST']._serialized_start=1221
+  _globals['_GETSTATUSREQUEST']._serialized_end=1239
+  _globals['_LATENCYSTATS']._serialized_start=1241
+  _globals['_LATENCYSTATS']._serialized_end=1318
+  _globals['_BREAKERSTATUS']._serialized_start=1321
+  _globals['_BREAKERSTATUS']._serialized_end=1475
+  _globals['_QUOTASTATUS']._serialized_start=1477
+  _globals['_QUOTASTATUS']._serialized_end=1560
+  _globals['_SLOSTATUS']._serialized_start=1562
+  _globals['_SLOSTATUS']._serialized_end=1634
+  _globals['_GETSTATUSRESPONSE']._serialized_start=1637
+  _globals['_GETSTATUSRESPONSE']._serialized_end=2599
+  _globals['_GETSTATUSRESPONSE_LATENCYBYROUTEENTRY']._serialized_start=2301
+  _globals['_GETSTATUSRESPONSE_LATENCYBYROUTEENTRY']._serialized_end=2385
+  _globals['_GETSTATUSRESPONSE_ERRORSBYCODEENTRY']._serialized_start=2387
+  _globals['_GETSTATUSRESPONSE_ERRORSBYCODEENTRY']._serialized_end=2438
+  _globals['_GETSTATUSRESPONSE_CACHEHITSBYTIERENTRY']._serialized_start=2440
+  _globals['_GETSTATUSRESPONSE_CACHEHITSBYTIERENTRY']._serialized_end=2494
+  _globals['_GETSTATUSRESPONSE_ROUTESHARESENTRY']._serialized_start=2496
+  _globals['_GETSTATUSRESPONSE_ROUTESHARESENTRY']._serialized_end=2546
+  _globals['_GETSTATUSRESPONSE_DEGRADATIONSENTRY']._serialized_start=2548
+  _globals['_GETSTATUSRESPONSE_DEGRADATIONSENTRY']._serialized_end=2599
+  _globals['_RESETSTATSREQUEST']._serialized_start=2601
+  _globals['_RESETSTATSREQUEST']._serialized_end=2620
+  _globals['_RESETSTATSRESPONSE']._serialized_start=2622
+  _globals['_RESETSTATSRESPONSE']._serialized_end=2642
+  _globals['_ROUTERSERVICE']._serialized_start=2858
+  _globals['_ROUTERSERVICE']._serialized_end=3100
+  _globals['_MONITORINGSERVICE']._serialized_start=3103
+  _globals['_MONITORINGSERVICE']._serialized_end=3293
 # @@protoc_insertion_point(module_scope)

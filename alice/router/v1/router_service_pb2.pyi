@@ -280,6 +280,54 @@ class AskStreamResponse(_message.Message):
 Global___AskStreamResponse: _TypeAlias = AskStreamResponse  # noqa: Y015
 
 @_typing.final
+class ForgetRequest(_message.Message):
+    """Forget input."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.str
+    """Must be empty or equal the authenticated user; required only when authentication is explicitly off."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetRequest: _TypeAlias = ForgetRequest  # noqa: Y015
+
+@_typing.final
+class ForgetResponse(_message.Message):
+    """Forget result."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOOL_KEYS_DELETED_FIELD_NUMBER: _builtins.int
+    CACHED_ANSWERS_DELETED_FIELD_NUMBER: _builtins.int
+    tool_keys_deleted: _builtins.int
+    """Tool data keys deleted (calendar, drafts, timers, memories)."""
+    cached_answers_deleted: _builtins.int
+    """Cached answers deleted."""
+    def __init__(
+        self,
+        *,
+        tool_keys_deleted: _builtins.int = ...,
+        cached_answers_deleted: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cached_answers_deleted", b"cached_answers_deleted", "tool_keys_deleted", b"tool_keys_deleted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ForgetResponse: _TypeAlias = ForgetResponse  # noqa: Y015
+
+@_typing.final
 class GetStatusRequest(_message.Message):
     """GetStatus input."""
 

@@ -45,6 +45,11 @@ class RouterServiceStub:
                 request_serializer=alice_dot_router_dot_v1_dot_router__service__pb2.AskStreamRequest.SerializeToString,
                 response_deserializer=alice_dot_router_dot_v1_dot_router__service__pb2.AskStreamResponse.FromString,
                 _registered_method=True)
+        self.Forget = channel.unary_unary(
+                '/alice.router.v1.RouterService/Forget',
+                request_serializer=alice_dot_router_dot_v1_dot_router__service__pb2.ForgetRequest.SerializeToString,
+                response_deserializer=alice_dot_router_dot_v1_dot_router__service__pb2.ForgetResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -65,6 +70,14 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Forget(self, request, context):
+        """Delete all of the calling user's data: calendar entries, drafts, timers, memories and cached answers.
+        The user is the authenticated caller (or, only with authentication explicitly off, the request's user_id).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +90,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.AskStream,
                     request_deserializer=alice_dot_router_dot_v1_dot_router__service__pb2.AskStreamRequest.FromString,
                     response_serializer=alice_dot_router_dot_v1_dot_router__service__pb2.AskStreamResponse.SerializeToString,
+            ),
+            'Forget': grpc.unary_unary_rpc_method_handler(
+                    servicer.Forget,
+                    request_deserializer=alice_dot_router_dot_v1_dot_router__service__pb2.ForgetRequest.FromString,
+                    response_serializer=alice_dot_router_dot_v1_dot_router__service__pb2.ForgetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +152,33 @@ class RouterService:
             '/alice.router.v1.RouterService/AskStream',
             alice_dot_router_dot_v1_dot_router__service__pb2.AskStreamRequest.SerializeToString,
             alice_dot_router_dot_v1_dot_router__service__pb2.AskStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Forget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alice.router.v1.RouterService/Forget',
+            alice_dot_router_dot_v1_dot_router__service__pb2.ForgetRequest.SerializeToString,
+            alice_dot_router_dot_v1_dot_router__service__pb2.ForgetResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -37,6 +37,10 @@ class RouterServiceStub:
     """Answer one request."""
     AskStream: _grpc.UnaryStreamMultiCallable[_router_service_pb2.AskStreamRequest, _router_service_pb2.AskStreamResponse]
     """Answer one request as a stream: text pieces, then the final reply."""
+    Forget: _grpc.UnaryUnaryMultiCallable[_router_service_pb2.ForgetRequest, _router_service_pb2.ForgetResponse]
+    """Delete all of the calling user's data: calendar entries, drafts, timers, memories and cached answers.
+    The user is the authenticated caller (or, only with authentication explicitly off, the request's user_id).
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -47,6 +51,10 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """Answer one request."""
     AskStream: _aio.UnaryStreamMultiCallable[_router_service_pb2.AskStreamRequest, _router_service_pb2.AskStreamResponse]  # type: ignore[assignment]
     """Answer one request as a stream: text pieces, then the final reply."""
+    Forget: _aio.UnaryUnaryMultiCallable[_router_service_pb2.ForgetRequest, _router_service_pb2.ForgetResponse]  # type: ignore[assignment]
+    """Delete all of the calling user's data: calendar entries, drafts, timers, memories and cached answers.
+    The user is the authenticated caller (or, only with authentication explicitly off, the request's user_id).
+    """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     """Alice's public entry point: ask in Swedish, get an answer."""
@@ -66,6 +74,16 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_router_service_pb2.AskStreamResponse], _abc.AsyncIterator[_router_service_pb2.AskStreamResponse]]:
         """Answer one request as a stream: text pieces, then the final reply."""
+
+    @_abc_1.abstractmethod
+    def Forget(
+        self,
+        request: _router_service_pb2.ForgetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_service_pb2.ForgetResponse, _abc.Awaitable[_router_service_pb2.ForgetResponse]]:
+        """Delete all of the calling user's data: calendar entries, drafts, timers, memories and cached answers.
+        The user is the authenticated caller (or, only with authentication explicitly off, the request's user_id).
+        """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
 

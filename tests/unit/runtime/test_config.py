@@ -63,8 +63,8 @@ def test_client_settings_bounds() -> None:
 
 
 def test_router_config_is_frozen_and_validated() -> None:
-    config = RouterConfig.from_env({})
+    config = RouterConfig.from_env({"AUTH_MODE": "none"})  # authentication is on unless switched off explicitly
     with pytest.raises(AttributeError):
         config.micro_max_share = 1.0  # type: ignore[misc]
-    with pytest.raises(ConfigError, match="MICRO_MAX_SHARE=1.5 is above"):
+    with pytest.raises(ConfigError, match=r"MICRO_MAX_SHARE=1\.5 is above"):
         RouterConfig.from_env({"MICRO_MAX_SHARE": "1.5"})
