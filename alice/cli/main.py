@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("alice.cli.up", "alice.cli.ask", "alice.cli.status", "alice.cli.bench")
+COMMANDS = ("alice.cli.up", "alice.cli.ask", "alice.cli.status", "alice.cli.bench", "alice.cli.trace")
 """Modules with `register(subparsers)` adding top-level sub-commands."""
 EVALUATIONS: tuple[str, ...] = (
     "alice.cli.eval_nlu",
@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["trace"]:
+        # Fast path: reading the trace store needs none of the gRPC and mesh imports the other commands do.
+        from alice.cli.trace import main as trace_main
+
+        return trace_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args) or 0)

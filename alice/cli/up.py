@@ -13,6 +13,7 @@ from alice.cli.ask import ask_once, print_reply
 from alice.local.mesh import SERVICES, LocalMesh
 
 STATE_FILE = Path(".alice") / "mesh.json"
+TRACE_DB = Path(".alice") / "traces.db"
 """Where `alice up` records its addresses, so `alice ask` finds the running mesh."""
 
 DEMO = (
@@ -46,14 +47,20 @@ def run_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with LocalMesh(services=SERVICES, log_dir=args.logs, replay_weather=not args.live_weather) as mesh:
+    with LocalMesh(services=SERVICES, log_dir=args.logs, replay_weather=not args.live_weather,
+                   trace_db=TRACE_DB) as mesh:
         addresses = {name: mesh.address(name) for name in mesh.processes} | {"redis": mesh.redis_url}
+        if mesh.trace_store is not None:
+            addresses["traces"] = mesh.trace_store.web_url
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(json.dumps(addresses, indent=2))
         print("\nAlice mesh is up:")
         for name, address in addresses.items():
             print(f"  {name:<8} {address}")
         print(f"  logs     {args.logs}/")
+        if mesh.credentials is not None:
+            print(f"  auth     API key of user {mesh.credentials.user_id!r} in {mesh.credentials.key_file} (0600; "
+                  f"stored hashed in {mesh.credentials.keys_file.name}); `alice ask` sends it")
         print('\nTry: .venv/bin/alice ask "Vad är klockan?"   (Ctrl-C stops everything)', flush=True)
         stop.wait()
         print("\nstopping ...", flush=True)
@@ -66,7 +73,8 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.target:
         return _converse(args.target)
     args.logs.mkdir(parents=True, exist_ok=True)
-    with LocalMesh(services=SERVICES, log_dir=args.logs, replay_weather=not args.live_weather) as mesh:
+    with LocalMesh(services=SERVICES, log_dir=args.logs, replay_weather=not args.live_weather,
+                   trace_db=TRACE_DB) as mesh:
         return _converse(mesh.address("router"))
 
 

@@ -16,10 +16,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from alice.local.redis_server import RedisServer, free_port
 from alice.local.weather_replay import WeatherReplayServer
+from alice.runtime.auth import DevCredentials
+from alice.tracestore.server import TraceStoreProcess, start_trace_store
 
 SERVICES = ("nlu", "cache", "llm", "router")
 """Start order: the router last, since it dials the others."""
 PREFERRED_PORTS = {"router": 50051, "nlu": 50052, "cache": 50053, "llm": 50054}
+LOCAL_RATE_LIMIT = {"RATE_LIMIT_PER_S": "200", "RATE_LIMIT_BURST": "400"}
+"""Evaluations replay hundreds of requests as one user back to back; the production default would throttle them."""
 
 
 def _port_or_free(preferred: int) -> int:
@@ -67,8 +71,11 @@ class LocalMesh:
     """Redis plus some or all services as child processes; use as a context manager.
 
     `env` adds settings to every service (e.g. LLM back end choices); `log_dir` receives one log per process.
-    `replay_weather` points the router's weather provider at a local server replaying recorded Open-Meteo
-    responses (this machine is offline; answers are labelled as replayed).
+    `trace_db` starts the local trace store (OTLP receiver + SQLite + web view) and points every service's
+    OTLP exporter at it. `replay_weather` points the router's weather provider at a local server replaying
+    recorded Open-Meteo responses (this machine is offline; answers are labelled as replayed).
+    `auth_dir` holds the development credentials the router accepts (created when missing, see DevCredentials);
+    None starts the router with AUTH_MODE=none, explicitly.
     """
 
     services: Iterable[str] = SERVICES
@@ -77,6 +84,10 @@ class LocalMesh:
     start_timeout_s: float = 600.0
     quiet: bool = False
     replay_weather: bool = False
+    trace_db: Path | None = None
+    trace_store: TraceStoreProcess | None = None
+    auth_dir: Path | None = field(default_factory=lambda: Path(".alice"))
+    credentials: DevCredentials | None = None
     redis: RedisServer | None = None
     weather: WeatherReplayServer | None = None
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
@@ -109,10 +120,25 @@ class LocalMesh:
         self.redis = RedisServer().start()
         self._say(f"redis    {self.redis.url} (real redis-server)")
         extra: dict[str, str] = {}
+        if self.trace_db is not None:
+            self.trace_db.parent.mkdir(parents=True, exist_ok=True)
+            log = open(self.log_dir / "tracestore.log", "ab") if self.log_dir else subprocess.DEVNULL
+            self.trace_store = start_trace_store(self.trace_db, log=log)
+            # Short batch delay: `alice ask` then `alice trace show` finds the spans at once.
+            extra |= {"OTEL_EXPORTER_OTLP_ENDPOINT": self.trace_store.otlp_endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
+            self._say(f"traces   {self.trace_store.web_url} (OTLP {self.trace_store.otlp_endpoint}, {self.trace_db})")
         if self.replay_weather:
             self.weather = WeatherReplayServer().start()
             extra["WEATHER_BASE_URL"] = self.weather.url
             self._say(f"weather  {self.weather.url} (replay of recorded Open-Meteo responses)")
+        if "router" in wanted:
+            if self.auth_dir is not None:
+                self.credentials = DevCredentials.ensure(self.auth_dir)
+                security = {**self.credentials.router_env(), **LOCAL_RATE_LIMIT}
+            else:
+                security = {"AUTH_MODE": "none"}
+            # Kept in `env`, so a service restarted later (alice bench faults) gets the same settings.
+            self.env = {**security, **self.env}
         ports = {name: _port_or_free(PREFERRED_PORTS[name]) for name in wanted}
         base = {
             **os.environ,
@@ -157,3 +183,6 @@ class LocalMesh:
         if self.weather is not None:
             self.weather.close()
             self.weather = None
+        if self.trace_store is not None:  # last, so the services' final span batches land in it
+            self.trace_store.stop()
+            self.trace_store = None

@@ -21,7 +21,6 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from alice.runtime.config import TelemetrySettings
 
-
 LATENCY_BUCKETS_MS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0)
 """Histogram boundaries for every duration in ms: 1 ms to 5 s, where Alice's targets live."""
 FRACTION_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)

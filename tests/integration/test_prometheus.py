@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 import tempfile
 import time
 import urllib.parse
@@ -16,13 +15,13 @@ from typing import Any
 
 import grpc
 import pytest
+from fakes import FakeCache, FakeLlm, FakeNlu, FakeTools, start_fake
 
 from alice.local.redis_server import free_port
 from alice.router.v1 import router_service_pb2 as pb
 from alice.router.v1 import router_service_pb2_grpc as pb_grpc
 from alice.runtime.config import TelemetrySettings
 from alice.runtime.telemetry import Telemetry, setup_telemetry
-from fakes import FakeCache, FakeLlm, FakeNlu, FakeTools, start_fake
 from router_svc.config import Config
 from router_svc.server import build
 
@@ -36,7 +35,7 @@ async def router_with_metrics(make_telemetry: Callable[[str], Telemetry]) -> Asy
              await start_fake("alice-cache", FakeCache(), make_telemetry("alice-cache")),
              await start_fake("alice-llm", FakeLlm(), make_telemetry("alice-llm"))]
     telemetry = setup_telemetry(TelemetrySettings("alice-router", None, 1.0, False, False, metrics_port=0))
-    config = Config.from_env({"GRPC_PORT": "0", "NLU_ADDR": f"127.0.0.1:{hosts[0].port}",
+    config = Config.from_env({"GRPC_PORT": "0", "AUTH_MODE": "none", "NLU_ADDR": f"127.0.0.1:{hosts[0].port}",
                               "CACHE_ADDR": f"127.0.0.1:{hosts[1].port}", "LLM_ADDR": f"127.0.0.1:{hosts[2].port}"})
     router = await build(config, telemetry, tools=FakeTools())
     yield router.host.port, telemetry.metrics_port
@@ -66,9 +65,9 @@ async def test_prometheus_scrapes_router_request_metrics(router_with_metrics: tu
         f"  - job_name: alice-router\n    static_configs: [{{targets: ['127.0.0.1:{metrics_port}']}}]\n")
     web = free_port()
     assert PROMETHEUS is not None
-    process = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{web}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = await asyncio.create_subprocess_exec(
+        PROMETHEUS, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{web}", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     api = f"http://127.0.0.1:{web}"
     try:
         deadline = time.monotonic() + 60
@@ -87,5 +86,5 @@ async def test_prometheus_scrapes_router_request_metrics(router_with_metrics: tu
         assert {s["metric"]["le"] for s in buckets} >= {"1.0", "5000.0", "+Inf"}
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        await asyncio.wait_for(process.wait(), timeout=10)
         shutil.rmtree(workdir, ignore_errors=True)
