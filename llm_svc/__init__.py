@@ -1,0 +1,1 @@
+"""LLM service: tool selection and Swedish text generation."""

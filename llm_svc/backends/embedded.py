@@ -1,0 +1,205 @@
+"""Embedded llama.cpp back end: one model per process, warm prompt prefixes, generation in a worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alice.runtime.errors import DeadlineExceeded, InvalidArgument
+from llm_svc.backends import BackendError, ChatRequest, Completion, Event
+from llm_svc.prompts import chatml
+from llm_svc.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbeddedSettings:
+    """llama.cpp parameters of one loaded model."""
+
+    n_threads: int = 1
+    n_threads_batch: int = 2
+    n_ctx: int = 2048
+    n_batch: int = 512
+
+
+class EmbeddedLlama:
+    """A GGUF model run in-process by llama-cpp-python.
+
+    One `Llama` context per prompt family (`ChatRequest.prefix_key`): llama.cpp reuses the KV cache for the
+    longest common token prefix with the previous prompt of the same context, so the few-shot tool prompt
+    stays evaluated while answers use another context. The weights are memory-mapped once by each context
+    (the page cache shares them). All llama.cpp calls run on one worker thread per model; the scheduler
+    admits one generation at a time and releases only when that thread has really stopped.
+    """
+
+    system = "llama.cpp"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        name: str,
+        settings: EmbeddedSettings,
+        scheduler: Scheduler,
+        prefix_keys: Sequence[str] = ("tool", "answer"),
+    ) -> None:
+        self._path = path
+        self._name = name
+        self._settings = settings
+        self._scheduler = scheduler
+        self._prefix_keys = tuple(prefix_keys)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llm-{name}")
+        self._contexts: dict[str, Any] = {}
+        self._grammars: dict[str, Any] = {}
+        self._llama_cpp: Any = None
+
+    @property
+    def model(self) -> str:
+        return self._name
+
+    async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+
+    def _load(self) -> None:
+        # Imported here so the process environment (OMP_WAIT_POLICY) is set before OpenMP initialises.
+        import llama_cpp
+
+        self._llama_cpp = llama_cpp
+        started = time.monotonic()
+        for key in self._prefix_keys:
+            self._contexts[key] = llama_cpp.Llama(
+                str(self._path),
+                n_ctx=self._settings.n_ctx,
+                n_batch=self._settings.n_batch,
+                n_threads=self._settings.n_threads,
+                n_threads_batch=self._settings.n_threads_batch,
+                verbose=False,
+            )
+        template = str(next(iter(self._contexts.values())).metadata.get("tokenizer.chat_template", ""))
+        if "<|im_start|>" not in template:
+            raise BackendError(f"{self._path.name}: expected a ChatML chat template (Qwen2.5), found another")
+        log.info("loaded %s (%d contexts) in %.1f s", self._path.name, len(self._contexts),
+                 time.monotonic() - started)
+
+    async def aclose(self) -> None:
+        def close() -> None:
+            for llm in self._contexts.values():
+                llm.close()
+            self._contexts.clear()
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, close)
+        self._executor.shutdown(wait=True)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        if not self._contexts:
+            raise BackendError(f"model {self._name} is not loaded")
+        queue_ms = await self._scheduler.acquire(request.deadline)
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[Event | BaseException] = asyncio.Queue()
+        cancel = threading.Event()
+
+        def emit(item: Event | BaseException) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, item)
+
+        try:
+            future = loop.run_in_executor(self._executor, self._run, request, cancel, emit)
+        except RuntimeError:
+            self._scheduler.release()
+            raise
+        # The slot is free only when the worker thread has stopped, even if the caller went away.
+        future.add_done_callback(lambda _: self._scheduler.release())
+        try:
+            while True:
+                item = await events.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, Completion):
+                    item.queue_ms = queue_ms
+                    yield item
+                    return
+                yield item
+        finally:
+            cancel.set()
+
+    def _grammar(self, schema: Mapping[str, Any]) -> Any:
+        key = json.dumps(schema, sort_keys=True)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            grammar = self._llama_cpp.LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+            self._grammars[key] = grammar
+        return grammar
+
+    def _run(self, request: ChatRequest, cancel: threading.Event,
+             emit: Callable[[Event | BaseException], None]) -> None:
+        try:
+            emit(self._generate(request, cancel, emit))
+        except Exception as error:
+            emit(error)
+
+    def _generate(self, request: ChatRequest, cancel: threading.Event,
+                  emit: Callable[[Event | BaseException], None]) -> Completion:
+        llm = self._contexts.get(request.prefix_key) or next(iter(self._contexts.values()))
+        tokens = llm.tokenize(chatml(request.messages).encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) + request.max_tokens > self._settings.n_ctx:
+            raise InvalidArgument(
+                f"prompt of {len(tokens)} tokens plus {request.max_tokens} to generate exceeds the model context "
+                f"of {self._settings.n_ctx} tokens"
+            )
+        cached = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
+        grammar = self._grammar(request.json_schema) if request.json_schema is not None else None
+        is_eog = self._llama_cpp.llama_vocab_is_eog
+        vocab = llm._model.vocab
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pieces: list[str] = []
+        output_tokens = 0
+        finish = "stop"
+        started = time.monotonic()
+        first: float | None = None
+        generator = llm.generate(tokens, temp=max(request.temperature, 0.0), repeat_penalty=1.0, grammar=grammar)
+        try:
+            for token in generator:
+                now = time.monotonic()
+                if first is None:
+                    first = now
+                if is_eog(vocab, token):
+                    break
+                output_tokens += 1
+                piece = decoder.decode(llm.detokenize([token]))
+                if piece:
+                    pieces.append(piece)
+                    emit(piece)
+                if output_tokens >= request.max_tokens:
+                    finish = "length"
+                    break
+                if cancel.is_set():
+                    finish = "cancelled"
+                    break
+                if request.deadline is not None and now > request.deadline:
+                    raise DeadlineExceeded(f"deadline passed after {output_tokens} generated tokens")
+        finally:
+            generator.close()
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            pieces.append(tail)
+            emit(tail)
+        ended = time.monotonic()
+        return Completion(
+            text="".join(pieces),
+            model=self._name,
+            input_tokens=len(tokens),
+            output_tokens=output_tokens,
+            ttft_ms=((first or ended) - started) * 1000,
+            total_ms=(ended - started) * 1000,
+            finish_reason=finish,
+            extra={"cached_tokens": float(cached)},
+        )
