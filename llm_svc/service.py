@@ -68,7 +68,7 @@ class LlmServicer(llm_service_pb2_grpc.LlmServiceServicer):
         try:
             selection = await self._engine.select_tool(
                 request.text, role, reference, max_tokens=request.max_tokens, temperature=request.temperature,
-                deadline=_deadline(context),
+                deadline=_deadline(context), tool_only=request.tool_only,
             )
         except ModelOutputInvalid:
             # gRFC A6: a negative pushback tells client retry policies not to retry this UNAVAILABLE.

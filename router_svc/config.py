@@ -115,6 +115,7 @@ class Config:
     micro_max_share: float
     quota_window: int
     min_fast_confidence: float
+    clarify_min_confidence: float
     max_text_chars: int
     answer_version: str
     weather_base_url: str
@@ -175,6 +176,7 @@ class Config:
             micro_max_share=e.number("MICRO_MAX_SHARE", 0.3, minimum=0.0, maximum=1.0),
             quota_window=e.integer("MICRO_QUOTA_WINDOW", 100, minimum=1, maximum=100_000),
             min_fast_confidence=e.number("MIN_FAST_CONFIDENCE", 0.0, minimum=0.0, maximum=1.0),
+            clarify_min_confidence=e.number("CLARIFY_MIN_CONFIDENCE", 0.9, minimum=0.0, maximum=1.0),
             max_text_chars=e.integer("MAX_TEXT_CHARS", 2000, minimum=1, maximum=100_000),
             answer_version=e.text("ANSWER_VERSION", "v1"),
             weather_base_url=e.text("WEATHER_BASE_URL", "https://api.open-meteo.com"),

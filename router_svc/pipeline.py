@@ -145,6 +145,7 @@ class Pipeline:
         planner_timeout_s: float,
         tool_timeout_s: float,
         min_fast_confidence: float = 0.0,
+        clarify_min_confidence: float = 0.9,
     ) -> None:
         self._nlu, self._cache, self._llm, self._tools = nlu, cache, llm, tools
         self._quota = quota
@@ -153,6 +154,7 @@ class Pipeline:
         self._nlu_s, self._cache_s = nlu_timeout_s, cache_timeout_s
         self._micro_s, self._planner_s, self._tool_s = micro_timeout_s, planner_timeout_s, tool_timeout_s
         self._min_fast_confidence = min_fast_confidence
+        self._clarify_min_confidence = clarify_min_confidence
 
     # -- the request ---------------------------------------------------------------------------------
 
@@ -358,6 +360,11 @@ class Pipeline:
         hint = understanding.route_hint
         if hint == "fast" and understanding.confidence < self._min_fast_confidence:
             hint = "micro"
+        if (hint == "micro" and understanding.missing and not understanding.abstained
+                and understanding.confidence >= self._clarify_min_confidence):
+            # A confident intent that lacks a slot the text does not state: the tool asks for it. A model
+            # cannot add what was not said, and the clarifying question costs no generation.
+            hint = "fast"
         if hint == "micro":
             if self._llm.breakers[llm_pb.MODEL_ROLE_MICRO].state is not State.OPEN and self._quota.admit_micro():
                 return "micro"
@@ -409,7 +416,9 @@ class Pipeline:
             if breaker.state is State.OPEN:
                 answer.degradations.append(_UNAVAILABLE[role])
                 continue
-            select = llm_pb.SelectToolRequest(text=request.text, role=_ROLE[role],
+            # Tool only: the deterministic NLU owns the slots (the models' slot exact match is 35-66 %,
+            # docs/llm.md), and choosing just the tool is about four times faster.
+            select = llm_pb.SelectToolRequest(text=request.text, role=_ROLE[role], tool_only=True,
                                               time_zone=str(request.now.tzinfo))
             select.reference_time.FromDatetime(request.now.astimezone(dt.UTC))
             select.hint.intent = intent_value(understanding.intent)

@@ -164,6 +164,7 @@ async def build(config: Config, telemetry: Telemetry, tools: ToolRunner | None =
         planner_timeout_s=config.budgets.planner_s,
         tool_timeout_s=config.budgets.tool_s,
         min_fast_confidence=config.min_fast_confidence,
+        clarify_min_confidence=config.clarify_min_confidence,
     )
     monitor = Monitor(config.stats_window, config.slo, quota, list(breakers.values()), telemetry.meter)
     host = ServiceHost(config.server, telemetry, [ROUTER, MONITORING],

@@ -82,15 +82,16 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _mesh(target: str | None, folder: Path, credentials: Path | None
+def _mesh(target: str | None, folder: Path, credentials: Path | None, warm_date: str
           ) -> Iterator[tuple[str, LocalMesh | None, DevCredentials | None]]:
     """The router to drive: `--target`, or a local mesh whose router accepts fresh dev credentials."""
     if target:
         yield target, None, DevCredentials.load(credentials) if credentials else None
         return
     (folder / "logs").mkdir(parents=True, exist_ok=True)
+    # The LLM warms its prompt prefix for the run's reference day (else the first request re-evaluates it).
     with LocalMesh(services=SERVICES, log_dir=folder / "logs", replay_weather=True,
-                   auth_dir=folder / "credentials") as mesh:
+                   auth_dir=folder / "credentials", env={"LLM_WARM_DATE": warm_date}) as mesh:
         yield mesh.address("router"), mesh, mesh.credentials
 
 
@@ -131,7 +132,8 @@ def run_bench(args: argparse.Namespace) -> int:
     folder = args.report or default_report_dir()
     if args.credentials and DevCredentials.load(args.credentials) is None:
         return _fail(f"no dev credentials in {args.credentials}")
-    with _mesh(args.target, folder, args.credentials) as (router, mesh, creds):
+    warm_date = reference_time(args.now, args.tz).date().isoformat()
+    with _mesh(args.target, folder, args.credentials, warm_date) as (router, mesh, creds):
         result, extras = asyncio.run(_bench(router, mesh, creds, plan, args, objectives, faults, folder))
     slo_table, passed = check_slo(objectives, result)
     result.update(slo=slo_table, passed=passed)

@@ -77,7 +77,9 @@ async def _evaluate(target: str, items: list[dict[str, Any]], args: argparse.Nam
 def run(args: argparse.Namespace) -> int:
     lines, problems = read_jsonl(args.data, required=("text",))
     items = [line.data for line in lines]
-    with local_or_target(args.target, SERVICES, replay_weather=True) as addresses:
+    # The LLM warms its prompt prefix for the evaluation's reference day (else the first request re-evaluates it).
+    warm = {"LLM_WARM_DATE": reference_time(args.now, args.tz).date().isoformat()}
+    with local_or_target(args.target, SERVICES, env=warm, replay_weather=True) as addresses:
         result = asyncio.run(_evaluate(addresses["router"], items, args))
     rows = [(route, v["n"], v["latency_ms"]["p50"], v["latency_ms"]["p95"], v["latency_ms"]["p99"])
             for route, v in result["by_route"].items()]

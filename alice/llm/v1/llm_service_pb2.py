@@ -26,31 +26,31 @@ from alice.common.v1 import types_pb2 as alice_dot_common_dot_v1_dot_types__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61lice/llm/v1/llm_service.proto\x12\x0c\x61lice.llm.v1\x1a\x1b\x61lice/common/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n\x0fGenerationStats\x12\r\n\x05model\x18\x01 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x02 \x01(\x05\x12\x15\n\routput_tokens\x18\x03 \x01(\x05\x12\x10\n\x08queue_ms\x18\x04 \x01(\x01\x12\x0f\n\x07ttft_ms\x18\x05 \x01(\x01\x12\x10\n\x08total_ms\x18\x06 \x01(\x01\"\xe1\x01\n\x11SelectToolRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12%\n\x04role\x18\x02 \x01(\x0e\x32\x17.alice.llm.v1.ModelRole\x12\x32\n\x0ereference_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x04 \x01(\t\x12\'\n\x04hint\x18\x05 \x01(\x0b\x32\x19.alice.common.v1.ToolCall\x12\x12\n\nmax_tokens\x18\x06 \x01(\x05\x12\x13\n\x0btemperature\x18\x07 \x01(\x02\"\x82\x01\n\x12SelectToolResponse\x12,\n\ttool_call\x18\x01 \x01(\x0b\x32\x19.alice.common.v1.ToolCall\x12\x10\n\x08repaired\x18\x02 \x01(\x08\x12,\n\x05stats\x18\x03 \x01(\x0b\x32\x1d.alice.llm.v1.GenerationStats\"\x9b\x01\n\x0fGenerateRequest\x12*\n\x04task\x18\x01 \x01(\x0e\x32\x1c.alice.llm.v1.GenerationTask\x12\x0c\n\x04text\x18\x02 \x01(\t\x12%\n\x04role\x18\x03 \x01(\x0e\x32\x17.alice.llm.v1.ModelRole\x12\x12\n\nmax_tokens\x18\x04 \x01(\x05\x12\x13\n\x0btemperature\x18\x05 \x01(\x02\"G\n\x15GenerateStreamRequest\x12.\n\x07request\x18\x01 \x01(\x0b\x32\x1d.alice.llm.v1.GenerateRequest\"N\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x05stats\x18\x02 \x01(\x0b\x32\x1d.alice.llm.v1.GenerationStats\"b\n\x16GenerateStreamResponse\x12\x0f\n\x05\x64\x65lta\x18\x01 \x01(\tH\x00\x12.\n\x05stats\x18\x02 \x01(\x0b\x32\x1d.alice.llm.v1.GenerationStatsH\x00\x42\x07\n\x05\x65vent*U\n\tModelRole\x12\x1a\n\x16MODEL_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10MODEL_ROLE_MICRO\x10\x01\x12\x16\n\x12MODEL_ROLE_PLANNER\x10\x02*V\n\x0eGenerationTask\x12\x1f\n\x1bGENERATION_TASK_UNSPECIFIED\x10\x00\x12#\n\x1fGENERATION_TASK_ANSWER_QUESTION\x10\x01\x32\x87\x02\n\nLlmService\x12O\n\nSelectTool\x12\x1f.alice.llm.v1.SelectToolRequest\x1a .alice.llm.v1.SelectToolResponse\x12I\n\x08Generate\x12\x1d.alice.llm.v1.GenerateRequest\x1a\x1e.alice.llm.v1.GenerateResponse\x12]\n\x0eGenerateStream\x12#.alice.llm.v1.GenerateStreamRequest\x1a$.alice.llm.v1.GenerateStreamResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x61lice/llm/v1/llm_service.proto\x12\x0c\x61lice.llm.v1\x1a\x1b\x61lice/common/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n\x0fGenerationStats\x12\r\n\x05model\x18\x01 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x02 \x01(\x05\x12\x15\n\routput_tokens\x18\x03 \x01(\x05\x12\x10\n\x08queue_ms\x18\x04 \x01(\x01\x12\x0f\n\x07ttft_ms\x18\x05 \x01(\x01\x12\x10\n\x08total_ms\x18\x06 \x01(\x01\"\xf4\x01\n\x11SelectToolRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12%\n\x04role\x18\x02 \x01(\x0e\x32\x17.alice.llm.v1.ModelRole\x12\x32\n\x0ereference_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\ttime_zone\x18\x04 \x01(\t\x12\'\n\x04hint\x18\x05 \x01(\x0b\x32\x19.alice.common.v1.ToolCall\x12\x12\n\nmax_tokens\x18\x06 \x01(\x05\x12\x13\n\x0btemperature\x18\x07 \x01(\x02\x12\x11\n\ttool_only\x18\x08 \x01(\x08\"\x82\x01\n\x12SelectToolResponse\x12,\n\ttool_call\x18\x01 \x01(\x0b\x32\x19.alice.common.v1.ToolCall\x12\x10\n\x08repaired\x18\x02 \x01(\x08\x12,\n\x05stats\x18\x03 \x01(\x0b\x32\x1d.alice.llm.v1.GenerationStats\"\x9b\x01\n\x0fGenerateRequest\x12*\n\x04task\x18\x01 \x01(\x0e\x32\x1c.alice.llm.v1.GenerationTask\x12\x0c\n\x04text\x18\x02 \x01(\t\x12%\n\x04role\x18\x03 \x01(\x0e\x32\x17.alice.llm.v1.ModelRole\x12\x12\n\nmax_tokens\x18\x04 \x01(\x05\x12\x13\n\x0btemperature\x18\x05 \x01(\x02\"G\n\x15GenerateStreamRequest\x12.\n\x07request\x18\x01 \x01(\x0b\x32\x1d.alice.llm.v1.GenerateRequest\"N\n\x10GenerateResponse\x12\x0c\n\x04text\x18\x01 \x01(\t\x12,\n\x05stats\x18\x02 \x01(\x0b\x32\x1d.alice.llm.v1.GenerationStats\"b\n\x16GenerateStreamResponse\x12\x0f\n\x05\x64\x65lta\x18\x01 \x01(\tH\x00\x12.\n\x05stats\x18\x02 \x01(\x0b\x32\x1d.alice.llm.v1.GenerationStatsH\x00\x42\x07\n\x05\x65vent*U\n\tModelRole\x12\x1a\n\x16MODEL_ROLE_UNSPECIFIED\x10\x00\x12\x14\n\x10MODEL_ROLE_MICRO\x10\x01\x12\x16\n\x12MODEL_ROLE_PLANNER\x10\x02*V\n\x0eGenerationTask\x12\x1f\n\x1bGENERATION_TASK_UNSPECIFIED\x10\x00\x12#\n\x1fGENERATION_TASK_ANSWER_QUESTION\x10\x01\x32\x87\x02\n\nLlmService\x12O\n\nSelectTool\x12\x1f.alice.llm.v1.SelectToolRequest\x1a .alice.llm.v1.SelectToolResponse\x12I\n\x08Generate\x12\x1d.alice.llm.v1.GenerateRequest\x1a\x1e.alice.llm.v1.GenerateResponse\x12]\n\x0eGenerateStream\x12#.alice.llm.v1.GenerateStreamRequest\x1a$.alice.llm.v1.GenerateStreamResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'alice.llm.v1.llm_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODELROLE']._serialized_start=1015
-  _globals['_MODELROLE']._serialized_end=1100
-  _globals['_GENERATIONTASK']._serialized_start=1102
-  _globals['_GENERATIONTASK']._serialized_end=1188
+  _globals['_MODELROLE']._serialized_start=1034
+  _globals['_MODELROLE']._serialized_end=1119
+  _globals['_GENERATIONTASK']._serialized_start=1121
+  _globals['_GENERATIONTASK']._serialized_end=1207
   _globals['_GENERATIONSTATS']._serialized_start=111
   _globals['_GENERATIONSTATS']._serialized_end=241
   _globals['_SELECTTOOLREQUEST']._serialized_start=244
-  _globals['_SELECTTOOLREQUEST']._serialized_end=469
-  _globals['_SELECTTOOLRESPONSE']._serialized_start=472
-  _globals['_SELECTTOOLRESPONSE']._serialized_end=602
-  _globals['_GENERATEREQUEST']._serialized_start=605
-  _globals['_GENERATEREQUEST']._serialized_end=760
-  _globals['_GENERATESTREAMREQUEST']._serialized_start=762
-  _globals['_GENERATESTREAMREQUEST']._serialized_end=833
-  _globals['_GENERATERESPONSE']._serialized_start=835
-  _globals['_GENERATERESPONSE']._serialized_end=913
-  _globals['_GENERATESTREAMRESPONSE']._serialized_start=915
-  _globals['_GENERATESTREAMRESPONSE']._serialized_end=1013
-  _globals['_LLMSERVICE']._serialized_start=1191
-  _globals['_LLMSERVICE']._serialized_end=1454
+  _globals['_SELECTTOOLREQUEST']._serialized_end=488
+  _globals['_SELECTTOOLRESPONSE']._serialized_start=491
+  _globals['_SELECTTOOLRESPONSE']._serialized_end=621
+  _globals['_GENERATEREQUEST']._serialized_start=624
+  _globals['_GENERATEREQUEST']._serialized_end=779
+  _globals['_GENERATESTREAMREQUEST']._serialized_start=781
+  _globals['_GENERATESTREAMREQUEST']._serialized_end=852
+  _globals['_GENERATERESPONSE']._serialized_start=854
+  _globals['_GENERATERESPONSE']._serialized_end=932
+  _globals['_GENERATESTREAMRESPONSE']._serialized_start=934
+  _globals['_GENERATESTREAMRESPONSE']._serialized_end=1032
+  _globals['_LLMSERVICE']._serialized_start=1210
+  _globals['_LLMSERVICE']._serialized_end=1473
 # @@protoc_insertion_point(module_scope)

@@ -118,6 +118,7 @@ class SelectToolRequest(_message.Message):
     HINT_FIELD_NUMBER: _builtins.int
     MAX_TOKENS_FIELD_NUMBER: _builtins.int
     TEMPERATURE_FIELD_NUMBER: _builtins.int
+    TOOL_ONLY_FIELD_NUMBER: _builtins.int
     text: _builtins.str
     """The user's text."""
     role: Global___ModelRole.ValueType
@@ -128,6 +129,8 @@ class SelectToolRequest(_message.Message):
     """Maximum tokens to generate; 0 means the service default."""
     temperature: _builtins.float
     """Sampling temperature; 0 means greedy."""
+    tool_only: _builtins.bool
+    """Choose only the tool, no arguments (the caller has them from the NLU); about 4x faster on CPU."""
     @_builtins.property
     def reference_time(self) -> _timestamp_pb2.Timestamp:
         """Reference time for relative dates; required."""
@@ -146,10 +149,11 @@ class SelectToolRequest(_message.Message):
         hint: _types_pb2.ToolCall | None = ...,
         max_tokens: _builtins.int = ...,
         temperature: _builtins.float = ...,
+        tool_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["hint", b"hint", "reference_time", b"reference_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["hint", b"hint", "max_tokens", b"max_tokens", "reference_time", b"reference_time", "role", b"role", "temperature", b"temperature", "text", b"text", "time_zone", b"time_zone"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hint", b"hint", "max_tokens", b"max_tokens", "reference_time", b"reference_time", "role", b"role", "temperature", b"temperature", "text", b"text", "time_zone", b"time_zone", "tool_only", b"tool_only"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -83,6 +83,7 @@ class Llm:
 
     async def select_tool(self, request: llm_pb.SelectToolRequest, timeout_s: float) -> llm_pb.SelectToolResponse:
         self.roles.append(request.role)
+        assert request.tool_only  # the router asks only for the tool; slots come from the NLU
         if request.role in self.down:
             raise DOWN
         return llm_pb.SelectToolResponse(tool_call={"intent": self.tool,
@@ -223,3 +224,20 @@ async def test_adversarial_text_with_nlu_down_never_calls_a_tool(text: str) -> N
     p = pipeline(Nlu(error=DOWN), Cache(), llm, tools)
     answer = await p.ask(ask(text))
     assert tools.calls == [] and answer.text
+
+
+async def test_confident_intent_missing_a_slot_asks_without_a_model() -> None:
+    llm, tools = Llm(), Tools()
+    reply = parsed(Intent.INTENT_TIMER_SET, Route.ROUTE_MICRO, confidence=0.97)
+    reply.missing_slots.append("duration_s")
+    answer = await pipeline(Nlu(reply), Cache(), llm, tools).ask(ask("jag behöver en timer"))
+    assert answer.route == "fast" and llm.roles == []
+    assert tools.calls == [("timer.set", {})]
+
+
+async def test_model_picks_only_the_tool_and_nlu_slots_fill_it() -> None:
+    llm, tools = Llm(), Tools()
+    p = pipeline(Nlu(parsed(Intent.INTENT_TIMER_SET, Route.ROUTE_MICRO, confidence=0.6, duration_s=120)), Cache(),
+                 llm, tools)
+    await p.ask(ask())
+    assert tools.calls == [("timer.set", {"duration_s": 120})]
