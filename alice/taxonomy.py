@@ -95,7 +95,10 @@ def _date_to_proto(value: str, target: types_pb2.LocalDate) -> None:
     if not match:
         raise TaxonomyError(f"date {value!r} is not YYYY-MM-DD")
     year, month, day = (int(g) for g in match.groups())
-    dt.date(year, month, day)  # validates the calendar day
+    try:
+        dt.date(year, month, day)
+    except ValueError as error:
+        raise TaxonomyError(f"date {value!r}: {error}") from None
     target.year, target.month, target.day = year, month, day
 
 
@@ -103,7 +106,10 @@ def _calendar_time_to_proto(value: str, target: types_pb2.CalendarTime) -> None:
     match = _DATETIME.match(value)
     if match:
         year, month, day, hours, minutes = (int(g) for g in match.groups())
-        dt.datetime(year, month, day, hours, minutes)
+        try:
+            dt.datetime(year, month, day, hours, minutes)
+        except ValueError as error:
+            raise TaxonomyError(f"time {value!r}: {error}") from None
         target.date.year, target.date.month, target.date.day = year, month, day
         target.time.hours, target.time.minutes = hours, minutes
     else:
