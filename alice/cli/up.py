@@ -31,6 +31,8 @@ DEMO = (
 def register(commands: Any) -> None:
     up = commands.add_parser("up", help="start Redis and the four services locally until Ctrl-C")
     up.add_argument("--logs", type=Path, default=Path(".alice") / "logs", help="folder for service logs")
+    up.add_argument("--services", default=",".join(SERVICES),
+                    help=f"comma-separated subset to start (default: all: {','.join(SERVICES)})")
     up.add_argument("--live-weather", action="store_true",
                     help="use the real Open-Meteo API instead of replayed recordings (needs internet)")
     up.set_defaults(run=run_up)
@@ -47,7 +49,11 @@ def run_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with LocalMesh(services=SERVICES, log_dir=args.logs, replay_weather=not args.live_weather,
+    wanted = [name.strip() for name in args.services.split(",") if name.strip()]
+    if unknown := set(wanted) - set(SERVICES):
+        print(f"unknown services: {', '.join(sorted(unknown))}")
+        return 2
+    with LocalMesh(services=wanted, log_dir=args.logs, replay_weather=not args.live_weather,
                    trace_db=TRACE_DB) as mesh:
         addresses = {name: mesh.address(name) for name in mesh.processes} | {"redis": mesh.redis_url}
         if mesh.trace_store is not None:
