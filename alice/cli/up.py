@@ -56,7 +56,7 @@ def run_up(args: argparse.Namespace) -> int:
     with LocalMesh(services=wanted, log_dir=args.logs, replay_weather=not args.live_weather,
                    trace_db=TRACE_DB) as mesh:
         addresses = {name: mesh.address(name) for name in mesh.processes} | {"redis": mesh.redis_url}
-        if mesh.trace_store is not None:
+        if mesh.trace_store is not None and mesh.trace_store.web_url:
             addresses["traces"] = mesh.trace_store.web_url
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(json.dumps(addresses, indent=2))

@@ -57,7 +57,8 @@ def test_ctrl_c_stops_redis_services_and_trace_store(tmp_path: Path) -> None:
                 break
         assert any("Alice mesh is up" in line for line in lines), "".join(lines)
         time.sleep(0.5)
-        router = next(line.split()[-1] for line in iter(process.stdout.readline, "") if line.strip().startswith("router"))
+        router = next(line.split()[-1] for line in iter(process.stdout.readline, "")
+                      if line.strip().startswith("router"))
         with grpc.insecure_channel(router) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
