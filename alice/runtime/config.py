@@ -102,6 +102,8 @@ class ServerSettings:
     log_level: str
     log_format: str
     tls: TlsSettings | None = None
+    require_deadline: bool = False
+    """Refuse calls without a deadline (internal services: nlu, cache, llm)."""
 
     @classmethod
     def from_env(cls, env: Env, *, service_name: str, default_port: int) -> ServerSettings:
@@ -120,6 +122,7 @@ class ServerSettings:
             log_level=env.text("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=env.text("LOG_FORMAT", "json", choices=("json", "text")),
             tls=tls,
+            require_deadline=env.flag("REQUIRE_DEADLINE", False),
         )
 
 

@@ -24,7 +24,15 @@ ServingStatus = health_pb2.HealthCheckResponse.ServingStatus
 
 
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """Turns a ServiceError raised by a handler into its gRPC status and message."""
+    """Turns a ServiceError raised by a handler into its gRPC status and message.
+
+    With `require_deadline`, a call without a deadline is refused (INVALID_ARGUMENT) before its handler runs:
+    internal services must never hold work for a caller that would wait forever. Health and reflection stay
+    open to probes and grpcurl.
+    """
+
+    def __init__(self, require_deadline: bool = False) -> None:
+        self._require_deadline = require_deadline
 
     async def intercept_service(
         self,
@@ -34,15 +42,17 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
+        method = handler_call_details.method or ""
+        require = self._require_deadline and not method.startswith(_OPEN_METHODS)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary),
+                _wrap_unary(handler.unary_unary, require),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream),
+                _wrap_stream(handler.unary_stream, require),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -54,8 +64,14 @@ def _abort_code(error: ServiceError) -> grpc.StatusCode:
     return code
 
 
-def _wrap_unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+_OPEN_METHODS = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+NO_DEADLINE = "calls to this service need a deadline (set a timeout on the call)"
+
+
+def _wrap_unary(behaviour: Callable[..., Any], require_deadline: bool) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if require_deadline and context.time_remaining() is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, NO_DEADLINE)
         try:
             return await behaviour(request, context)
         except ServiceError as error:
@@ -64,8 +80,10 @@ def _wrap_unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-def _wrap_stream(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap_stream(behaviour: Callable[..., Any], require_deadline: bool) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        if require_deadline and context.time_remaining() is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, NO_DEADLINE)
         try:
             async for item in behaviour(request, context):
                 yield item
@@ -104,7 +122,7 @@ class ServiceHost:
             interceptors=[aio_server_interceptor(tracer_provider=telemetry.provider,  # type: ignore[no-untyped-call]
                                                  filter_=filters.negate(filters.health_check())),
                           *interceptors,
-                          ErrorMappingInterceptor()],
+                          ErrorMappingInterceptor(settings.require_deadline)],
             options=options,
         )
         self.health = HealthServicer()

@@ -22,10 +22,11 @@ from alice.taxonomy import CacheTier, Intent, Route
 from router_svc.pipeline import AskInput, ToolOutcome
 
 
-def settings(name: str, port: int = 0, grace_s: float = 2.0, drain_delay_s: float = 0.0) -> ServerSettings:
+def settings(name: str, port: int = 0, grace_s: float = 2.0, drain_delay_s: float = 0.0,
+             require_deadline: bool = False) -> ServerSettings:
     return ServerSettings(service_name=name, host="127.0.0.1", port=port, grace_s=grace_s,
                           drain_delay_s=drain_delay_s, max_message_bytes=1 << 20, max_concurrent_streams=100,
-                          log_level="INFO", log_format="text")
+                          log_level="INFO", log_format="text", require_deadline=require_deadline)
 
 
 class FakeNlu(nlu_grpc.NluServiceServicer):

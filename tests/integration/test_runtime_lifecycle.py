@@ -102,3 +102,22 @@ def test_sigterm_drains_in_flight_calls_within_the_grace_period() -> None:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+async def test_a_call_without_deadline_is_refused_when_required(make_telemetry: Callable[[str], Telemetry]) -> None:
+    host = ServiceHost(settings("alice-d", require_deadline=True), make_telemetry("alice-d"),
+                       ["alice.nlu.v1.NluService"])
+    nlu_grpc.add_NluServiceServicer_to_server(FakeNlu(), host.server)
+    port = await host.start()
+    await host.set_serving()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = nlu_grpc.NluServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await stub.Parse(nlu_pb.ParseRequest(text="hej"))
+            assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert "deadline" in (raised.value.details() or "")
+            assert (await stub.Parse(nlu_pb.ParseRequest(text="hej"), timeout=2)).intent
+        assert await _health(port) == SERVING  # probes need no deadline
+    finally:
+        await host.shutdown()
