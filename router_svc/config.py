@@ -143,7 +143,8 @@ class Config:
                 minimum_calls=e.integer("BREAKER_MIN_CALLS", 5, minimum=1),
                 failure_rate_threshold=e.number("BREAKER_FAILURE_RATE", 0.5, minimum=0.01, maximum=1.0),
                 slow_call_rate_threshold=e.number("BREAKER_SLOW_RATE", 0.8, minimum=0.01, maximum=1.0),
-                slow_call_duration_s=e.number("BREAKER_SLOW_CALL_S", 0.25, minimum=0.001),
+                # NLU and cache answer in single-digit ms; 0.4 s only happens when they are sick or starved.
+                slow_call_duration_s=e.number("BREAKER_SLOW_CALL_S", 0.4, minimum=0.001),
                 wait_in_open_s=e.number("BREAKER_OPEN_S", 2.0, minimum=0.01),
                 half_open_permitted_calls=e.integer("BREAKER_HALF_OPEN_CALLS", 2, minimum=1),
             )
@@ -152,7 +153,8 @@ class Config:
                 minimum_calls=e.integer("LLM_BREAKER_MIN_CALLS", 3, minimum=1),
                 failure_rate_threshold=e.number("LLM_BREAKER_FAILURE_RATE", 0.5, minimum=0.01, maximum=1.0),
                 slow_call_rate_threshold=e.number("LLM_BREAKER_SLOW_RATE", 0.6, minimum=0.01, maximum=1.0),
-                slow_call_duration_s=e.number("LLM_BREAKER_SLOW_CALL_S", 2.5, minimum=0.001),
+                # Planner answers take 2.7 s at P50 on 2 cores (docs/benchmarks.md): slow means well past that.
+                slow_call_duration_s=e.number("LLM_BREAKER_SLOW_CALL_S", 5.0, minimum=0.001),
                 wait_in_open_s=e.number("LLM_BREAKER_OPEN_S", 5.0, minimum=0.01),
                 half_open_permitted_calls=e.integer("LLM_BREAKER_HALF_OPEN_CALLS", 1, minimum=1),
             )
