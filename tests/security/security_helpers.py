@@ -168,6 +168,8 @@ async def start_stack(tmp: Path, redis_url: str, make_telemetry: Callable[[str],
             "AUTH_JWT_ALGORITHMS": "ES256,RS256", "RATE_LIMIT_PER_S": "1000", "RATE_LIMIT_BURST": "1000",
             # Generous hop budgets: the first calls pay TLS handshakes and a cold NLU.
             "CACHE_TIMEOUT_S": "1", "NLU_TIMEOUT_S": "2", "TOOL_TIMEOUT_S": "2",
+            # "Boka ett möte" (no time) must reach the unavailable model, so its failure is remembered (L3).
+            "CLARIFY_MIN_CONFIDENCE": "1.0",
             **(server_tls_env(certs, "router", mtls=False) | router_client_tls_env(certs) if certs else {}),
             **(router_env or {}),
         }
