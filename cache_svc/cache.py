@@ -14,6 +14,7 @@ import numpy as np
 from opentelemetry import trace
 
 from alice.runtime.errors import InvalidArgument
+from alice.runtime.stats import percentile
 from alice.taxonomy import INTENTS
 from cache_svc import keys
 from cache_svc.config import L2Settings, Limits
@@ -108,12 +109,6 @@ class StatsSnapshot:
     corrupt_entries: int
 
 
-def _percentile(ordered: Sequence[float], q: float) -> float:
-    if not ordered:
-        return 0.0
-    return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1]
-
-
 @dataclass
 class CacheStats:
     """Counters and a bounded window of lookup latencies per tier consulted, for the Stats RPC."""
@@ -134,9 +129,9 @@ class CacheStats:
     def snapshot(self, redis_up: bool) -> StatsSnapshot:
         latency = {}
         for tier, samples in self.latency_ms.items():
-            ordered = sorted(samples)
-            latency[tier] = LatencySummary(len(ordered), _percentile(ordered, 50), _percentile(ordered, 95),
-                                           _percentile(ordered, 99))
+            values = list(samples)
+            latency[tier] = LatencySummary(len(values), percentile(values, 50), percentile(values, 95),
+                                           percentile(values, 99))
         return StatsSnapshot(dict(self.hits), self.misses, dict(self.rejections), self.stores, self.skipped,
                              self.dropped, latency, redis_up, self.corrupt)
 

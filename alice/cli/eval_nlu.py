@@ -26,6 +26,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from alice import taxonomy
 from alice.cli.common import DEFAULT_TZ, Line, emit, latency_summary, read_jsonl, reference_time
+from alice.cli.scoring import UNSCORED_SLOTS, slots_match
 from alice.local.mesh import LocalMesh
 from alice.nlu.v1 import nlu_service_pb2, nlu_service_pb2_grpc
 
@@ -171,7 +172,8 @@ def _tool(prediction: Prediction) -> str | None:
 
 
 def _scored_slots(slots: dict[str, object]) -> dict[str, object]:
-    return {k: v for k, v in slots.items() if k != "title"}
+    """The slots as the report shows them (without the unscored free text)."""
+    return {k: v for k, v in slots.items() if k not in UNSCORED_SLOTS}
 
 
 def score(items: list[Line], predictions: list[Prediction], latencies: list[float], *,
@@ -196,7 +198,7 @@ def score(items: list[Line], predictions: list[Prediction], latencies: list[floa
     made_tools = [_tool(p) for p in predictions]
     calls = [(made, want) for made, want in zip(made_tools, expected_tools, strict=True) if made is not None]
     slot_ok = [
-        p.error is None and _scored_slots(p.slots) == _scored_slots(dict(item.data.get("slots") or {}))
+        p.error is None and slots_match(dict(item.data.get("slots") or {}), p.slots)
         for item, p in zip(items, predictions, strict=True)
     ]
     errors = [

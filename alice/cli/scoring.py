@@ -1,10 +1,9 @@
-"""Scores shared by the evaluations (spec/intents.md): tool accuracy and precision, slot exact match, macro-F1."""
+"""Scores shared by the evaluations (spec/intents.md): tool accuracy and precision, slot exact match."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 UNSCORED_SLOTS = frozenset({"title"})
 """Free text; the spec does not score it."""
@@ -49,48 +48,6 @@ class ToolScore:
     @property
     def slot_exact_match(self) -> float:
         return self.slot_exact / self.slot_items if self.slot_items else 0.0
-
-
-@dataclass
-class IntentScore:
-    """Per-intent precision/recall and macro-F1 over the labels seen."""
-
-    pairs: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, expected: str, predicted: str) -> None:
-        self.pairs.append((expected, predicted))
-
-    def per_intent(self) -> dict[str, dict[str, float]]:
-        labels = sorted({e for e, _ in self.pairs} | {p for _, p in self.pairs})
-        expected = Counter(e for e, _ in self.pairs)
-        predicted = Counter(p for _, p in self.pairs)
-        hits = Counter(e for e, p in self.pairs if e == p)
-        return {
-            label: {
-                "precision": hits[label] / predicted[label] if predicted[label] else 0.0,
-                "recall": hits[label] / expected[label] if expected[label] else 0.0,
-                "n": expected[label],
-            }
-            for label in labels
-        }
-
-    @property
-    def accuracy(self) -> float:
-        return sum(e == p for e, p in self.pairs) / len(self.pairs) if self.pairs else 0.0
-
-    @property
-    def macro_f1(self) -> float:
-        scores = [s for s in self.per_intent().values() if s["n"]]
-        f1 = [2 * s["precision"] * s["recall"] / (s["precision"] + s["recall"]) if s["precision"] + s["recall"]
-              else 0.0 for s in scores]
-        return sum(f1) / len(f1) if f1 else 0.0
-
-    def confusion(self) -> dict[str, dict[str, int]]:
-        matrix: dict[str, dict[str, int]] = {}
-        for e, p in self.pairs:
-            matrix.setdefault(e, {})
-            matrix[e][p] = matrix[e].get(p, 0) + 1
-        return matrix
 
 
 def format_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import sqlite3
 import threading
 import time
@@ -13,6 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from alice.runtime.stats import percentile
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spans (
@@ -60,6 +61,7 @@ KEY_ATTRIBUTES = (
     "db.statement", "db.operation.name", "rpc.grpc.status_code", "error.type",
 )
 """Attributes worth a glance in the terminal waterfall (all attributes are in `--json` and the web view)."""
+
 
 
 class TraceNotFound(LookupError):
@@ -413,13 +415,9 @@ def parse_since(text: str, now_ns: int) -> int:
 
 
 def duration_stats(durations_ns: Sequence[int]) -> DurationStats:
-    ordered = sorted(durations_ns)
-
-    def rank(q: float) -> float:
-        return ordered[max(1, math.ceil(q / 100 * len(ordered))) - 1] / 1e6 if ordered else 0.0
-
-    return DurationStats(len(ordered), round(rank(50), 3), round(rank(95), 3), round(rank(99), 3),
-                         round(sum(ordered) / 1e6, 3))
+    ms = [d / 1e6 for d in durations_ns]
+    return DurationStats(len(ms), round(percentile(ms, 50), 3), round(percentile(ms, 95), 3),
+                         round(percentile(ms, 99), 3), round(sum(ms), 3))
 
 
 def waterfall(spans: Sequence[SpanRecord]) -> list[WaterfallRow]:
