@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 from alice.runtime.errors import InvalidArgument
 from alice.runtime.stats import percentile
@@ -111,9 +111,11 @@ class StatsSnapshot:
 
 @dataclass
 class CacheStats:
-    """Counters and a bounded window of lookup latencies per tier consulted, for the Stats RPC."""
+    """Counters and a bounded window of lookup latencies per tier consulted, for the Stats RPC; every update
+    also goes to the OpenTelemetry instruments (Prometheus and OTLP), which `reset` does not touch."""
 
     window: int = 10_000
+    meter: metrics.Meter = field(default_factory=lambda: metrics.NoOpMeter("alice"))
     hits: Counter[str] = field(default_factory=Counter)
     misses: int = 0
     rejections: Counter[str] = field(default_factory=Counter)
@@ -123,8 +125,56 @@ class CacheStats:
     corrupt: int = 0
     latency_ms: dict[str, deque[float]] = field(default_factory=dict)
 
-    def observe(self, tier: str, ms: float) -> None:
+    def __post_init__(self) -> None:
+        self._duration = self.meter.create_histogram(
+            "alice.cache.lookup.duration", unit="ms", description="Redis round trip of one lookup step, by tier")
+        self._lookups = self.meter.create_counter(
+            "alice.cache.lookups", description="Tiers consulted, by tier and result")
+        self._stores = self.meter.create_counter(
+            "alice.cache.stores", description="Store requests by tier (l1 answers, l3 failures) and outcome")
+        self._corrupt = self.meter.create_counter(
+            "alice.cache.corrupt_entries", description="Foreign or malformed values found under cache keys")
+
+    def observe(self, tier: str, ms: float, key: str = "canonical") -> None:
         self.latency_ms.setdefault(tier, deque(maxlen=self.window)).append(ms)
+        self._duration.record(ms, {"alice.cache.tier": tier, "alice.cache.key": key})
+
+    def consulted(self, tier: str, result: LookupResult | None, key: str = "canonical") -> None:
+        """One tier's answer to a lookup; None when Redis was unavailable."""
+        attributes = {"alice.cache.tier": tier, "alice.cache.key": key}
+        if result is None:
+            attributes["alice.cache.result"] = "unavailable"
+        elif result.hit:
+            attributes["alice.cache.result"] = "hit"
+        elif result.rejected_by:
+            attributes |= {"alice.cache.result": "rejected", "alice.cache.guard": result.rejected_by}
+        else:
+            attributes["alice.cache.result"] = "miss"
+        self._lookups.add(1, attributes)
+
+    def answered(self, result: LookupResult) -> None:
+        """The outcome of a whole lookup, as the Stats RPC reports it."""
+        if result.hit:
+            self.hits[result.tier] += 1
+        else:
+            self.misses += 1
+            if result.rejected_by:
+                self.rejections[result.rejected_by] += 1
+
+    def stored(self, tier: str, outcome: StoreOutcome) -> None:
+        """A store of an answer (tier l1, with its L2 vectors) or of a failure (l3) and its outcome."""
+        self._stores.add(1, {"alice.cache.tier": tier, "alice.cache.outcome": outcome.value})
+        if outcome is StoreOutcome.SKIPPED_POLICY:
+            self.skipped += 1
+        elif outcome is StoreOutcome.DROPPED_UNAVAILABLE:
+            self.dropped += 1
+        elif tier == "l1":  # Stats.stores counts answers; remembered failures show as l3 hits
+            self.stores += 1
+
+    def found_corrupt(self, count: int = 1) -> None:
+        if count:
+            self.corrupt += count
+            self._corrupt.add(count)
 
     def snapshot(self, redis_up: bool) -> StatsSnapshot:
         latency = {}
@@ -185,7 +235,7 @@ class Cache:
 
     def __init__(self, store: RedisStore, policy: Policy, l2: L2Settings, limits: Limits, tracer: trace.Tracer,
                  wall_clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.perf_counter) -> None:
+                 monotonic: Callable[[], float] = time.perf_counter, *, meter: metrics.Meter | None = None) -> None:
         self._store = store
         self._policy = policy
         self._l2 = l2
@@ -193,7 +243,7 @@ class Cache:
         self._tracer = tracer
         self._wall = wall_clock
         self._monotonic = monotonic
-        self.stats = CacheStats(window=limits.latency_window)
+        self.stats = CacheStats(window=limits.latency_window, meter=meter or metrics.NoOpMeter("alice"))
 
     # --- validation and keys -----------------------------------------------------------------------------
 
@@ -250,27 +300,26 @@ class Cache:
         result = LookupResult()
         with self._tracer.start_as_current_span("cache.lookup.alias") as span:
             started = self._monotonic()
+            available = True
             try:
                 fields = await self._read_pair(candidates[0], candidates[1] if len(candidates) > 1 else None)
             except StoreUnavailable:
-                fields = (None, None)
+                fields, available = (None, None), False
             finally:
-                self.stats.observe("l1", (self._monotonic() - started) * 1000)
+                self.stats.observe("l1", (self._monotonic() - started) * 1000, key="alias")
             for entry in fields:
                 if entry is None:
                     continue
                 try:
                     answer, age = self._parse_entry(entry)
                 except CorruptData:
-                    self.stats.corrupt += 1
+                    self.stats.found_corrupt()
                     continue
                 result = LookupResult(tier="l1", similarity=1.0, age_s=age, answer=answer)
                 break
             span.set_attribute("alice.cache.tier", result.tier or "miss")
-        if result.hit:
-            self.stats.hits["l1"] += 1
-        else:
-            self.stats.misses += 1
+        self.stats.consulted("l1", result if available else None, key="alias")
+        self.stats.answered(result)
         return result
 
     async def lookup(self, request: Request, tiers: Collection[str] = ()) -> LookupResult:
@@ -280,26 +329,29 @@ class Cache:
         """
         keyed = self._keyed(request)
         wanted = set(tiers) or set(TIERS)
-        cacheable = keyed.policy.cacheable
+        want_l1 = keyed.policy.cacheable and "l1" in wanted
+        want_l2 = keyed.policy.cacheable and "l2" in wanted and self._uses_l2(keyed, request)
+        want_l3 = "l3" in wanted
         result = LookupResult()
+        tier = "l1" if want_l1 else "l3"
         try:
-            if (cacheable and "l1" in wanted) or "l3" in wanted:
-                result, failure = await self._lookup_l1(keyed, want_l1=cacheable and "l1" in wanted,
-                                                        want_l3="l3" in wanted)
-                if not result.hit and cacheable and "l2" in wanted and self._uses_l2(keyed, request):
-                    result = await self._lookup_l2(keyed, request)
-                if not result.hit and failure is not None:
-                    result = failure
-            elif cacheable and "l2" in wanted and self._uses_l2(keyed, request):
+            failure: LookupResult | None = None
+            if want_l1 or want_l3:
+                result, failure = await self._lookup_l1(keyed, want_l1=want_l1, want_l3=want_l3)
+                if want_l1:
+                    self.stats.consulted("l1", result)
+            if not result.hit and want_l2:
+                tier = "l2"
                 result = await self._lookup_l2(keyed, request)
+                self.stats.consulted("l2", result)
+            if not result.hit and want_l3:
+                # L3 is read with L1 in one round trip, but it answers only when L1 and L2 did not.
+                self.stats.consulted("l3", failure or LookupResult())
+                result = failure or result
         except StoreUnavailable:
+            self.stats.consulted(tier, None)
             result = LookupResult()
-        if result.hit:
-            self.stats.hits[result.tier] += 1
-        else:
-            self.stats.misses += 1
-            if result.rejected_by:
-                self.stats.rejections[result.rejected_by] += 1
+        self.stats.answered(result)
         return result
 
     @staticmethod
@@ -321,13 +373,13 @@ class Cache:
                     answer, age = self._parse_entry(entry)
                     result = LookupResult(tier="l1", similarity=1.0, age_s=age, answer=answer)
                 except CorruptData:
-                    self.stats.corrupt += 1
+                    self.stats.found_corrupt()
             failure = None
             if failure_fields is not None:
                 try:
                     failure = self._parse_failure(failure_fields)
                 except CorruptData:
-                    self.stats.corrupt += 1
+                    self.stats.found_corrupt()
             span.set_attribute("alice.cache.tier", result.tier or ("l3" if failure else "miss"))
             return result, failure
 
@@ -347,7 +399,7 @@ class Cache:
         try:
             return await self._store.read(key)
         except CorruptData:
-            self.stats.corrupt += 1
+            self.stats.found_corrupt()
             return None
 
     async def _lookup_l2(self, keyed: _Keyed, request: Request) -> LookupResult:
@@ -372,7 +424,7 @@ class Cache:
         set_keys = [self._set_key(request, keyed.scope, b) for b in probe_buckets(analysis)]
         vector = np.asarray(request.embedding, dtype="<f4").tobytes()
         candidates, corrupt = await self._store.similar(set_keys, vector, self._l2.candidates)
-        self.stats.corrupt += corrupt
+        self.stats.found_corrupt(corrupt)
         first_rejection: tuple[str, float] | None = None
         seen: set[str] = set()
         for candidate in candidates:
@@ -385,7 +437,7 @@ class Cache:
             try:
                 stored = self._parse_attributes(candidate)
             except CorruptData:
-                self.stats.corrupt += 1
+                self.stats.found_corrupt()
                 continue
             guard = check(analysis, stored, allow_extra=self._l2.allow_extra_words)
             if guard is not None:
@@ -398,7 +450,7 @@ class Cache:
             try:
                 answer, age = self._parse_entry(entry)
             except CorruptData:
-                self.stats.corrupt += 1
+                self.stats.found_corrupt()
                 continue
             return LookupResult(tier="l2", similarity=candidate.similarity, age_s=age, answer=answer)
         if first_rejection is not None:
@@ -446,7 +498,7 @@ class Cache:
             raise InvalidArgument(f"answer is {len(answer)} bytes; at most {self._limits.max_answer_bytes}")
         ttl = keyed.policy.ttl_s
         if ttl is None:
-            self.stats.skipped += 1
+            self.stats.stored("l1", StoreOutcome.SKIPPED_POLICY)
             return StoreResult(StoreOutcome.SKIPPED_POLICY)
         with self._tracer.start_as_current_span("cache.store") as span:
             span.set_attribute("alice.cache.intent", request.intent)
@@ -461,7 +513,7 @@ class Cache:
                 try:
                     set_keys = await self._open_buckets(request, keyed, keyed.analysis)
                 except StoreUnavailable:
-                    self.stats.dropped += 1
+                    self.stats.stored("l1", StoreOutcome.DROPPED_UNAVAILABLE)
                     return StoreResult(StoreOutcome.DROPPED_UNAVAILABLE)
                 vectors += [VectorWrite(key, keyed.l1, blob, attributes) for key in set_keys]
             span.set_attribute("alice.cache.l2", bool(vectors))
@@ -473,13 +525,13 @@ class Cache:
                                            request.answer_version)
                     await self._store.write_entry(alias, fields, ttl, indexes, self._policy.max_ttl_s)
             except StoreUnavailable:
-                self.stats.dropped += 1
+                self.stats.stored("l1", StoreOutcome.DROPPED_UNAVAILABLE)
                 span.set_attribute("alice.cache.outcome", "dropped")
                 return StoreResult(StoreOutcome.DROPPED_UNAVAILABLE)
             except CorruptData:
                 # A foreign value under our vector-set key: the entry itself is stored, L2 is not.
-                self.stats.corrupt += 1
-            self.stats.stores += 1
+                self.stats.found_corrupt()
+            self.stats.stored("l1", StoreOutcome.STORED)
             span.set_attribute("alice.cache.outcome", "stored")
             return StoreResult(StoreOutcome.STORED, float(ttl))
 
@@ -499,7 +551,7 @@ class Cache:
             raise InvalidArgument(f"failure.message is longer than {self._limits.max_answer_bytes} bytes")
         ttl = self._policy.failure_ttl_s(failure.code)
         if ttl is None:
-            self.stats.skipped += 1
+            self.stats.stored("l3", StoreOutcome.SKIPPED_POLICY)
             return StoreResult(StoreOutcome.SKIPPED_POLICY)
         with self._tracer.start_as_current_span("cache.store_failure") as span:
             span.set_attribute("alice.cache.tier", "l3")
@@ -515,11 +567,12 @@ class Cache:
                 await self._store.write_entry(keyed.l3, fields, ttl, indexes, max(ttl, 60.0))
                 await self._store.add_to_set(keys.FAILURE_DOWNSTREAMS, failure.downstream)
             except StoreUnavailable:
-                self.stats.dropped += 1
+                self.stats.stored("l3", StoreOutcome.DROPPED_UNAVAILABLE)
                 return StoreResult(StoreOutcome.DROPPED_UNAVAILABLE)
             except CorruptData:
-                self.stats.corrupt += 1
+                self.stats.found_corrupt()
                 return StoreResult(StoreOutcome.DROPPED_UNAVAILABLE)
+            self.stats.stored("l3", StoreOutcome.STORED)
             return StoreResult(StoreOutcome.STORED, ttl)
 
     async def clear_failures(self, downstream: str) -> int:
@@ -557,7 +610,7 @@ class Cache:
         try:
             return await self._store.delete_indexed(indexes, count_prefix)
         except CorruptData:
-            self.stats.corrupt += 1
+            self.stats.found_corrupt()
             return 0
 
     def snapshot(self, reset: bool = False) -> StatsSnapshot:

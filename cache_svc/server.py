@@ -45,7 +45,7 @@ async def build(config: Config, telemetry: Telemetry) -> CacheApp:
     """
     store = RedisStore(config.redis)
     RedisInstrumentor.instrument_client(store.client, tracer_provider=telemetry.provider)
-    cache = Cache(store, config.policy(), config.l2, config.limits, telemetry.tracer)
+    cache = Cache(store, config.policy(), config.l2, config.limits, telemetry.tracer, meter=telemetry.meter)
     host = ServiceHost(config.server, telemetry, [SERVICE])
     servicer = CacheServicer(cache, config.limits)
     cache_service_pb2_grpc.add_CacheServiceServicer_to_server(servicer, host.server)  # type: ignore[no-untyped-call,unused-ignore]

@@ -19,14 +19,15 @@ from llm_svc.backends.remote import OllamaBackend, OpenAICompatibleBackend
 from llm_svc.config import Config
 from llm_svc.engine import Limits, LlmEngine
 from llm_svc.models import MODELS, ModelMissingError, require_model
-from llm_svc.scheduler import Scheduler
+from llm_svc.scheduler import QueueMetrics, Scheduler
 from llm_svc.service import DEFAULT_TIME_ZONE, LlmServicer
 
 SERVICE = llm_service_pb2.DESCRIPTOR.services_by_name["LlmService"].full_name
 log = logging.getLogger(__name__)
 
 
-def build_backends(config: Config, client: httpx.AsyncClient | None) -> dict[str, Backend]:
+def build_backends(config: Config, client: httpx.AsyncClient | None,
+                   queue_metrics: QueueMetrics | None = None) -> dict[str, Backend]:
     """One back end per role; roles naming the same model share one instance (one model in memory)."""
     if any(r.backend == "embedded" for r in config.roles.values()):
         # Read by the OpenMP runtime when llama.cpp is first imported (see docs/llm.md for the measurement).
@@ -36,22 +37,24 @@ def build_backends(config: Config, client: httpx.AsyncClient | None) -> dict[str
     for role, settings in config.roles.items():
         key = (settings.backend, settings.model)
         if key not in shared:
-            shared[key] = _backend(config, settings.backend, settings.model, client)
+            shared[key] = _backend(config, settings.backend, settings.model, client, queue_metrics)
         backends[role] = shared[key]
     return backends
 
 
-def _backend(config: Config, kind: str, model: str, client: httpx.AsyncClient | None) -> Backend:
+def _backend(config: Config, kind: str, model: str, client: httpx.AsyncClient | None,
+             queue_metrics: QueueMetrics | None) -> Backend:
     if kind == "embedded":
         path = require_model(MODELS[model], config.model_dir) if model in MODELS else _gguf(model)
         return EmbeddedLlama(
             path,
             name=path.stem,
             settings=EmbeddedSettings(config.n_threads, config.n_threads_batch, config.n_ctx),
-            scheduler=Scheduler(path.stem, concurrency=1, max_queue=config.queue_size),
+            scheduler=Scheduler(path.stem, concurrency=1, max_queue=config.queue_size, instruments=queue_metrics),
         )
     assert client is not None
-    scheduler = Scheduler(model, concurrency=config.remote_concurrency, max_queue=config.queue_size)
+    scheduler = Scheduler(model, concurrency=config.remote_concurrency, max_queue=config.queue_size,
+                          instruments=queue_metrics)
     if kind == "ollama":
         return OllamaBackend(client, config.base_url, model, scheduler=scheduler, timeout_s=config.remote_timeout_s)
     return OpenAICompatibleBackend(
@@ -77,7 +80,7 @@ class LlmServer:
         needs_http = any(r.backend != "embedded" for r in config.roles.values())
         self._own_client = client is None and needs_http
         self._client = httpx.AsyncClient() if self._own_client else client
-        self.backends = build_backends(config, self._client)
+        self.backends = build_backends(config, self._client, QueueMetrics.create(telemetry.meter))
         limits = Limits(config.max_text_chars, config.tool_max_tokens, config.answer_max_tokens,
                         config.max_tokens_limit, config.fault_delay_ms)
         self.engine = LlmEngine(self.backends, telemetry, limits)

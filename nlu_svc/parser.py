@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 
 from alice.runtime.errors import InvalidArgument
 from nlu_svc import routing, slots
@@ -74,10 +75,10 @@ def resolve_reference(reference_time: dt.datetime | None, time_zone: str) -> dt.
 
 
 class Parser:
-    """Classifier + slots + route hint, with a span per step."""
+    """Classifier + slots + route hint, with a span per step and the NLU metrics (docs/observability.md)."""
 
     def __init__(self, classifier: IntentClassifier, embeddings: Embeddings | None, tracer: trace.Tracer, *,
-                 record_text: bool = False) -> None:
+                 record_text: bool = False, meter: metrics.Meter | None = None) -> None:
         if classifier.head is not None and embeddings is None:
             raise ValueError(f"classifier variant {classifier.variant} needs an embedding model")
         if classifier.head is not None and embeddings is not None \
@@ -88,6 +89,14 @@ class Parser:
         self._embeddings = embeddings
         self._tracer = tracer
         self._record_text = record_text
+        meter = meter or metrics.NoOpMeter("alice")
+        # Labels are bounded: intents and routes come from the taxonomy, never from the text.
+        self._confidence = meter.create_histogram(
+            "alice.nlu.confidence", unit="1", description="Calibrated confidence of the chosen intent")
+        self._parses = meter.create_counter(
+            "alice.nlu.parses", description="Parsed utterances by intent, route hint and abstention")
+        self._duration = meter.create_histogram(
+            "alice.nlu.parse.duration", unit="ms", description="Parse time inside the NLU (classify and slots)")
 
     async def embed(self, text: str) -> tuple[Vector, str]:
         """The embedding of the normalised text and the model id; InvalidArgument for bad text."""
@@ -103,6 +112,7 @@ class Parser:
     async def parse(self, text: str, reference_time: dt.datetime | None, time_zone: str = "") -> ParseResult:
         trimmed = validate_text(text)
         now = resolve_reference(reference_time, time_zone)
+        started = time.perf_counter()
         normalized = normalize(trimmed)
         with self._tracer.start_as_current_span("nlu.classify") as span:
             span.set_attribute("alice.text.length", len(trimmed))
@@ -124,6 +134,11 @@ class Parser:
             span.set_attribute("alice.nlu.slots", sorted(found))
             span.set_attribute("alice.nlu.missing_slots", list(missing))
             span.set_attribute("alice.route", route)
+        self._duration.record((time.perf_counter() - started) * 1000,
+                              {"alice.nlu.used_embedding": decision.used_embedding})
+        self._confidence.record(decision.confidence, {"alice.intent": decision.intent})
+        self._parses.add(1, {"alice.intent": decision.intent, "alice.route": route,
+                             "alice.nlu.abstained": decision.abstained})
         return ParseResult(
             intent=decision.intent, confidence=decision.confidence, abstained=decision.abstained, slots=found,
             route=route, alternatives=decision.alternatives, normalized_text=normalized, missing_slots=missing,

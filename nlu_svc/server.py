@@ -56,7 +56,8 @@ class NluServer:
         self.embeddings = EmbeddingService(embedder, cache_size=settings.cache_size, max_batch=settings.batch_max,
                                            max_wait_s=settings.batch_wait_ms / 1000)
         warm_up_s = await self.embeddings.warm_up()
-        parser = Parser(classifier, self.embeddings, self.telemetry.tracer, record_text=self.telemetry.record_text)
+        parser = Parser(classifier, self.embeddings, self.telemetry.tracer, record_text=self.telemetry.record_text,
+                        meter=self.telemetry.meter)
         self.servicer.attach(parser)
         log.info("model %s loaded, classifier %s, warm-up encode %.0f ms", embedder.model_id, classifier.variant,
                  warm_up_s * 1000)

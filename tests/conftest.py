@@ -36,3 +36,33 @@ def make_telemetry(span_exporter: InMemorySpanExporter):  # type: ignore[no-unty
         return setup_telemetry(settings, extra_exporters=[span_exporter])
 
     return make
+
+
+class MetricSamples:
+    """The samples of one scrape of a Prometheus `/metrics` endpoint."""
+
+    def __init__(self, text: str) -> None:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        self.samples = [(s.name, s.labels, s.value) for family in text_string_to_metric_families(text)
+                        for s in family.samples]
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sum over the samples called `name` whose labels include `labels`."""
+        return sum(value for sample, found, value in self.samples
+                   if sample == name and labels.items() <= found.items())
+
+    def labels(self, name: str, label: str) -> set[str]:
+        return {found[label] for sample, found, _ in self.samples if sample == name and label in found}
+
+
+@pytest.fixture(scope="session")
+def scrape_metrics():  # type: ignore[no-untyped-def]
+    """`scrape_metrics(port)`: the MetricSamples of http://127.0.0.1:port/metrics (blocking; wrap in to_thread)."""
+    import urllib.request
+
+    def scrape(port: int) -> MetricSamples:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return MetricSamples(response.read().decode())
+
+    return scrape

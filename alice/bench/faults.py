@@ -82,7 +82,10 @@ def _service_env(mesh: LocalMesh, name: str, extra: dict[str, str]) -> dict[str,
     env["REDIS_URL"] = mesh.redis_url
     env.update({f"{n.upper()}_ADDR": p.address for n, p in mesh.processes.items()})
     env.update(mesh.env)
-    env.update({"GRPC_PORT": str(mesh.processes[name].port), "GRPC_HOST": "127.0.0.1"})
+    entry = mesh.processes[name]
+    env.update({"GRPC_PORT": str(entry.port), "GRPC_HOST": "127.0.0.1"})
+    if entry.metrics_port is not None:
+        env["METRICS_PORT"] = str(entry.metrics_port)
     return env | extra
 
 
@@ -100,7 +103,7 @@ def start_service(mesh: LocalMesh, name: str, extra_env: dict[str, str] | None =
     else:
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    start_new_session=True)
-    mesh.processes[name] = ServiceProcess(name, entry.port, process)
+    mesh.processes[name] = ServiceProcess(name, entry.port, process, entry.metrics_port)
     wait_serving(entry.address, mesh.start_timeout_s, process)
 
 

@@ -58,12 +58,15 @@ def run_up(args: argparse.Namespace) -> int:
         addresses = {name: mesh.address(name) for name in mesh.processes} | {"redis": mesh.redis_url}
         if mesh.trace_store is not None and mesh.trace_store.web_url:
             addresses["traces"] = mesh.trace_store.web_url
+        addresses |= {f"{name}-metrics": url for name, entry in mesh.processes.items()
+                      if (url := entry.metrics_url) is not None}
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(json.dumps(addresses, indent=2))
         print("\nAlice mesh is up:")
+        width = max(len(name) for name in addresses)
         for name, address in addresses.items():
-            print(f"  {name:<8} {address}")
-        print(f"  logs     {args.logs}/")
+            print(f"  {name:<{width}} {address}")
+        print(f"  {'logs':<{width}} {args.logs}/")
         if mesh.credentials is not None:
             print(f"  auth     API key of user {mesh.credentials.user_id!r} in {mesh.credentials.key_file} (0600; "
                   f"stored hashed in {mesh.credentials.keys_file.name}); `alice ask` sends it")

@@ -22,6 +22,8 @@ from alice.tracestore.server import TraceStoreProcess, start_trace_store
 SERVICES = ("nlu", "cache", "llm", "router")
 """Start order: the router last, since it dials the others."""
 PREFERRED_PORTS = {"router": 50051, "nlu": 50052, "cache": 50053, "llm": 50054}
+PREFERRED_METRICS_PORTS = {"router": 9464, "nlu": 9465, "cache": 9466, "llm": 9467}
+"""Prometheus scrape endpoints (`/metrics`); METRICS_PORT in `env` overrides them (then the port is not known here)."""
 LOCAL_RATE_LIMIT = {"RATE_LIMIT_PER_S": "200", "RATE_LIMIT_BURST": "400"}
 """Evaluations replay hundreds of requests as one user back to back; the production default would throttle them."""
 
@@ -60,10 +62,15 @@ class ServiceProcess:
     name: str
     port: int
     process: subprocess.Popen[bytes]
+    metrics_port: int | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def metrics_url(self) -> str | None:
+        return None if self.metrics_port is None else f"http://127.0.0.1:{self.metrics_port}/metrics"
 
 
 @dataclass
@@ -140,6 +147,9 @@ class LocalMesh:
             # Kept in `env`, so a service restarted later (alice bench faults) gets the same settings.
             self.env = {**security, **self.env}
         ports = {name: _port_or_free(PREFERRED_PORTS[name]) for name in wanted}
+        metrics_ports: dict[str, int | None] = {
+            name: None if "METRICS_PORT" in self.env else _port_or_free(PREFERRED_METRICS_PORTS[name])
+            for name in wanted}
         base = {
             **os.environ,
             **extra,
@@ -149,6 +159,8 @@ class LocalMesh:
         }
         for name in wanted:
             env = {**base, "GRPC_PORT": str(ports[name]), "GRPC_HOST": "127.0.0.1"}
+            if metrics_ports[name] is not None:
+                env["METRICS_PORT"] = str(metrics_ports[name])
             log = (
                 open(self.log_dir / f"{name}.log", "ab")
                 if self.log_dir is not None
@@ -157,7 +169,7 @@ class LocalMesh:
             process = subprocess.Popen(
                 [sys.executable, "-m", f"{name}_svc"], env=env, stdout=log, stderr=log, start_new_session=True
             )
-            self.processes[name] = ServiceProcess(name, ports[name], process)
+            self.processes[name] = ServiceProcess(name, ports[name], process, metrics_ports[name])
             self._say(f"{name:<8} starting on 127.0.0.1:{ports[name]} (pid {process.pid})")
             wait_serving(f"127.0.0.1:{ports[name]}", self.start_timeout_s, process)
             self._say(f"{name:<8} SERVING")

@@ -15,8 +15,8 @@ from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from alice.runtime.config import TelemetrySettings
@@ -24,6 +24,7 @@ from alice.runtime.config import TelemetrySettings
 LATENCY_BUCKETS_MS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0)
 """Histogram boundaries for every duration in ms: 1 ms to 5 s, where Alice's targets live."""
 FRACTION_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+SPANS_DROPPED = "alice.telemetry.spans_dropped"
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class Telemetry:
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
+        self.provider.shutdown()  # first: spans it drops on the way out are still counted
         self.meter_provider.shutdown()
-        self.provider.shutdown()
 
 
 def _meter_provider(settings: TelemetrySettings, resource: Resource) -> tuple[MeterProvider, Any, int]:
@@ -75,13 +76,60 @@ def _meter_provider(settings: TelemetrySettings, resource: Resource) -> tuple[Me
     return MeterProvider(resource=resource, metric_readers=readers, views=views), server, port
 
 
+class _DropCountingExporter(SpanExporter):
+    """Counts the spans of exports that failed (collector down, slow past the export timeout, or refusing)."""
+
+    def __init__(self, exporter: SpanExporter, dropped: metrics.Counter) -> None:
+        self._exporter = exporter
+        self._dropped = dropped
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self._exporter.export(spans)
+        except Exception:
+            self._dropped.add(len(spans), {"alice.telemetry.reason": "export_failed"})
+            raise
+        if result is not SpanExportResult.SUCCESS:
+            self._dropped.add(len(spans), {"alice.telemetry.reason": "export_failed"})
+        return result
+
+    def shutdown(self) -> None:
+        self._exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._exporter.force_flush(timeout_millis)
+
+
+class _DropCountingBatchSpanProcessor(BatchSpanProcessor):
+    """The SDK's BatchSpanProcessor, also counting the spans it drops because its queue is full.
+
+    The SDK itself counts them only with OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true; this count is always
+    on. It makes the SDK's own check (queue length at its bound when a span arrives) on the processor's
+    queue, so it depends on the pinned SDK's internals; tests/integration/test_telemetry_export.py guards it.
+    """
+
+    def __init__(self, exporter: SpanExporter, meter_provider: MeterProvider, dropped: metrics.Counter) -> None:
+        super().__init__(exporter, meter_provider=meter_provider)
+        self._dropped = dropped
+
+    def on_end(self, span: ReadableSpan) -> None:
+        batch = self._batch_processor
+        if span.context is not None and span.context.trace_flags.sampled \
+                and len(batch._queue) >= batch._max_queue_size:
+            self._dropped.add(1, {"alice.telemetry.reason": "queue_full"})
+        super().on_end(span)
+
+
 def setup_telemetry(settings: TelemetrySettings, extra_exporters: Sequence[SpanExporter] = ()) -> Telemetry:
     """Build a TracerProvider for one service; exports over OTLP/gRPC when an endpoint is configured.
 
     The provider is deliberately not installed globally, so several services can share one process
-    (tests) and each keeps its own `service.name`.
+    (tests) and each keeps its own `service.name`. Spans lost on the way to the collector are counted in
+    `alice.telemetry.spans_dropped` (and, with OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true, in the SDK's
+    own `otel.sdk.*` metrics, which go to the same meter provider).
     """
     resource = Resource.create({"service.name": settings.service_name})
+    meter_provider, server, port = _meter_provider(settings, resource)
     provider = TracerProvider(
         resource=resource,
         sampler=ParentBased(TraceIdRatioBased(0.0 if settings.disabled else settings.sample_ratio)),
@@ -89,12 +137,14 @@ def setup_telemetry(settings: TelemetrySettings, extra_exporters: Sequence[SpanE
     if settings.otlp_endpoint and not settings.disabled:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
+        dropped = meter_provider.get_meter("alice").create_counter(
+            SPANS_DROPPED, unit="{span}", description="Spans not delivered to the collector, by reason")
+        otlp = OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True, timeout=2,
+                                meter_provider=meter_provider)
         provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True, timeout=2))
-        )
+            _DropCountingBatchSpanProcessor(_DropCountingExporter(otlp, dropped), meter_provider, dropped))
     for exporter in extra_exporters:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-    meter_provider, server, port = _meter_provider(settings, resource)
     return Telemetry(provider, provider.get_tracer("alice"), settings.record_text, meter_provider,
                      meter_provider.get_meter("alice"), port, server)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -207,6 +209,30 @@ async def test_text_is_recorded_only_when_allowed(ensemble: clf.IntentClassifier
     await parser.parse("vad är klockan", NOW)
     classify = next(s for s in spans[1].get_finished_spans() if s.name == "nlu.classify")
     assert (classify.attributes or {})["alice.text"] == "vad är klockan"
+
+
+async def test_parses_are_measured_with_bounded_labels(ensemble: clf.IntentClassifier,
+                                                      scrape_metrics: Callable[[int], Any]) -> None:
+    from alice.runtime.config import TelemetrySettings
+    from alice.runtime.telemetry import setup_telemetry
+
+    telemetry = setup_telemetry(TelemetrySettings("alice-nlu-test", None, 1.0, False, False, metrics_port=0))
+    try:
+        parser = Parser(ensemble, CountingEmbeddings(), telemetry.tracer, meter=telemetry.meter)
+        for text in ("vad är klockan", "vad är klockan", "äggklocka timer xyz qqq", "🙂"):
+            await parser.parse(text, NOW)
+        samples = await asyncio.to_thread(scrape_metrics, telemetry.metrics_port)
+    finally:
+        telemetry.shutdown()
+    assert samples.value("alice_nlu_parses_total") == 4
+    assert samples.value("alice_nlu_parses_total", alice_intent="time.now", alice_route="fast",
+                         alice_nlu_abstained="false") == 2
+    assert samples.value("alice_nlu_parses_total", alice_nlu_abstained="true") == 1
+    assert samples.value("alice_nlu_confidence_count", alice_intent="time.now") == 2
+    assert samples.value("alice_nlu_confidence_bucket", alice_intent="time.now", le="1.0") == 2
+    assert samples.labels("alice_nlu_confidence_bucket", "alice_intent") <= set(clf.LABELS)
+    assert samples.value("alice_nlu_parse_duration_milliseconds_count", alice_nlu_used_embedding="true") == 1
+    assert not any("klockan" in value for _, labels, _ in samples.samples for value in labels.values())
 
 
 async def test_parser_rejects_a_head_for_another_embedder(ensemble: clf.IntentClassifier) -> None:
