@@ -44,6 +44,7 @@ components:
   - $(rel k8s/components/ollama)
   - $(rel k8s/components/network-policies)
   - $(rel k8s/components/external-redis)
+  - $(rel k8s/components/tls)
 EOF
 declare -A VARIANTS=([dev]=k8s/overlays/dev [prod]=k8s/overlays/prod [all-components]="$OUT/all-components")
 

@@ -104,6 +104,16 @@ class ServerSettings:
     tls: TlsSettings | None = None
     require_deadline: bool = False
     """Refuse calls without a deadline (internal services: nlu, cache, llm)."""
+    health_port: int | None = None
+    """A second, plaintext port serving only grpc.health.v1, for probes that cannot speak TLS (the kubelet's).
+    None: no such port; 0: any free port (tests). From the environment, HEALTH_PORT unset or 0 means none."""
+
+    def __post_init__(self) -> None:
+        if self.health_port is not None and not 0 <= self.health_port <= 65535:
+            raise ConfigError(f"HEALTH_PORT={self.health_port} is not a TCP port")
+        if self.health_port and self.health_port == self.port:
+            raise ConfigError(f"HEALTH_PORT={self.health_port} must differ from GRPC_PORT: the health port is "
+                              "plaintext and serves only grpc.health.v1")
 
     @classmethod
     def from_env(cls, env: Env, *, service_name: str, default_port: int) -> ServerSettings:
@@ -111,6 +121,7 @@ class ServerSettings:
         if (cert is None) != (key is None):
             raise ConfigError("TLS_CERT_FILE and TLS_KEY_FILE must be set together")
         tls = TlsSettings(cert, key, env.path("TLS_CLIENT_CA_FILE")) if cert and key else None
+        health_port = env.integer("HEALTH_PORT", 0, minimum=0, maximum=65535)
         return cls(
             service_name=service_name,
             host=env.text("GRPC_HOST", "127.0.0.1"),
@@ -123,6 +134,7 @@ class ServerSettings:
             log_format=env.text("LOG_FORMAT", "json", choices=("json", "text")),
             tls=tls,
             require_deadline=env.flag("REQUIRE_DEADLINE", False),
+            health_port=health_port or None,
         )
 
 

@@ -1,4 +1,4 @@
-"""gRPC server bootstrap: health, reflection, error mapping, tracing, graceful shutdown."""
+"""gRPC server bootstrap: health, reflection, error mapping, tracing, TLS, graceful shutdown."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from alice.runtime.config import ServerSettings
 from alice.runtime.errors import ServiceError
 from alice.runtime.telemetry import Telemetry
+from alice.runtime.tls import server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,10 @@ class ServiceHost:
 
     Usage (in a service's server.py): build dependencies, `host.add(...)` the servicer, `await host.start()`,
     warm up, `await host.set_serving()`, then `await host.run_until_stopped(close=...)`.
+
+    With TLS settings the server certificate, key and client CA are re-read when their files change
+    (`alice.runtime.tls`). With `health_port`, a second server listens in plaintext on that port with the same
+    health servicer and nothing else (no reflection, no service RPCs), for probes that cannot speak TLS.
     """
 
     def __init__(
@@ -132,7 +137,17 @@ class ServiceHost:
              reflection.SERVICE_NAME],
             self.server,
         )
+        self.health_server: grpc.aio.Server | None = None
+        if settings.health_port is not None:
+            # No interceptors: health calls are not traced, and health is exempt from the deadline rule.
+            self.health_server = grpc.aio.server(options=[
+                ("grpc.max_receive_message_length", 4096),
+                ("grpc.max_concurrent_streams", 16),
+                ("grpc.so_reuseport", 0),
+            ])
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
         self.port = 0
+        self.health_port = 0
         self._stop = asyncio.Event()
 
     async def start(self) -> int:
@@ -142,15 +157,17 @@ class ServiceHost:
         if tls is None:
             self.port = self.server.add_insecure_port(address)
         else:
-            credentials = grpc.ssl_server_credentials(
-                [(tls.key_file.read_bytes(), tls.cert_file.read_bytes())],
-                root_certificates=tls.client_ca_file.read_bytes() if tls.client_ca_file else None,
-                require_client_auth=tls.client_ca_file is not None,
-            )
-            self.port = self.server.add_secure_port(address, credentials)
+            self.port = self.server.add_secure_port(address, server_credentials(tls))
+        if self.health_server is not None:
+            self.health_port = self.health_server.add_insecure_port(
+                f"{self.settings.host}:{self.settings.health_port}")
         await self._set_all(ServingStatus.NOT_SERVING)
         await self.server.start()
-        log.info("listening on %s:%d", self.settings.host, self.port)
+        log.info("listening on %s:%d (%s)", self.settings.host, self.port,
+                 "plaintext" if tls is None else "mutual TLS" if tls.client_ca_file else "TLS")
+        if self.health_server is not None:
+            await self.health_server.start()
+            log.info("health only, plaintext, on %s:%d", self.settings.host, self.health_port)
         return self.port
 
     async def set_serving(self, serving: bool = True) -> None:
@@ -181,7 +198,12 @@ class ServiceHost:
         await self._set_all(ServingStatus.NOT_SERVING)
         # Load balancers and probes see NOT_SERVING before new calls are refused.
         await asyncio.sleep(self.settings.drain_delay_s)
-        await self.server.stop(self.settings.grace_s)
+        try:
+            await self.server.stop(self.settings.grace_s)
+        finally:
+            # The health port answers NOT_SERVING until the main server has finished its calls, then goes too.
+            if self.health_server is not None:
+                await self.health_server.stop(None)
         if close is not None:
             await close()
         log.info("stopped")

@@ -233,9 +233,11 @@ def test_every_container_has_probes_requests_and_limits(objects: list[Obj]) -> N
     assert not problems, "\n".join(problems)
 
 
-def test_alice_services_use_native_grpc_probes_with_room_to_start(objects: list[Obj]) -> None:
-    for name, _, container in service_containers(objects):
-        port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
+def test_alice_services_use_native_grpc_probes_with_room_to_start(objects: list[Obj], sandbox: Path) -> None:
+    """On the service port, or on the plaintext health port when the service has one (its gRPC port speaks TLS)."""
+    for name, workload, container in service_containers(objects):
+        config, _ = manifest_config(name, container_env(objects, workload, container, sandbox))
+        port = config.server.health_port or next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe].get("grpc", {}).get("port") == port, f"{name}: {probe} is not a grpc probe"
         startup = container["startupProbe"]
@@ -388,3 +390,89 @@ def test_prod_autoscales_router_and_nlu_and_budgets_disruptions(checked: Checked
         assert any(selects(b["spec"]["selector"], labels) for b in budgets), f"{name}: no PodDisruptionBudget"
         spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
         assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+
+
+# --- TLS (k8s/components/tls) --------------------------------------------------------------------------------
+
+TLS_VARIANTS = {"dev": False, "prod": True, "all-components": True}
+"""Which variants encrypt: prod and the all-components check use the tls component; dev stays plaintext."""
+TLS_SECRETS = {"router": {"router-tls", "router-client-tls", "alice-ca"}, "nlu": {"nlu-tls", "alice-client-ca"},
+               "cache": {"cache-tls", "alice-client-ca"}, "llm": {"llm-tls", "alice-client-ca"}}
+
+
+def mounted_secret_file(workload: Obj, container: Obj, path: Path) -> tuple[str, str]:
+    """(Secret name, key) that the file at `path` comes from, through a volumeMount of a secret/projected volume."""
+    volumes = {v["name"]: v for v in workload["spec"]["template"]["spec"].get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        folder = Path(mount["mountPath"])
+        if folder not in path.parents or "subPath" in mount:  # subPath mounts never see Secret updates
+            continue
+        assert mount.get("readOnly") is True, f"{mount['mountPath']} is writable"
+        volume = volumes[mount["name"]]
+        relative = str(path.relative_to(folder))
+        if "secret" in volume:
+            sources = [{"secret": {"name": volume["secret"]["secretName"], "items": volume["secret"].get("items")}}]
+        else:
+            sources = volume.get("projected", {}).get("sources", [])
+        for source in sources:
+            secret = source.get("secret")
+            if secret is None:
+                continue
+            for item in secret.get("items") or []:
+                if item["path"] == relative:
+                    return str(secret["name"]), str(item["key"])
+    pytest.fail(f"{ident(workload, container)}: {path} is not a file from a mounted Secret")
+
+
+@pytest.mark.parametrize("variant", TLS_VARIANTS)
+def test_tls_component_serves_tls_from_secrets_and_probes_the_health_port(
+        variant: str, checked: Checked, sandbox: Path) -> None:
+    objects = checked.objects[variant]
+    for name, workload, container in service_containers(objects):
+        config, _ = manifest_config(name, container_env(objects, workload, container, sandbox))
+        tls, health_port = config.server.tls, config.server.health_port
+        if not TLS_VARIANTS[variant]:
+            assert tls is None and health_port is None, f"{variant}/{name}: expected plaintext without a health port"
+            continue
+        assert tls is not None, f"{variant}/{name}: no TLS"
+        grpc_port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
+        assert health_port is not None and health_port != grpc_port
+        assert {"name": "health", "containerPort": health_port, "protocol": "TCP"} in container["ports"]
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"]["port"] == health_port, f"{variant}/{name}: {probe}"
+        # Every certificate, key and CA file comes from a Secret, and the files pair up as the runtime expects.
+        env = container_env(objects, workload, container, sandbox)
+        data = named(objects, "ConfigMap", f"{name}-config")["data"]
+        assert "ALLOW_PLAINTEXT" not in data and "ALLOW_PLAINTEXT" not in env, f"{name}: plaintext still allowed"
+        files = {key: Path(data[key]) for key in data if key.startswith("TLS_")}
+        sources = {key: mounted_secret_file(workload, container, path) for key, path in files.items()}
+        server_secret = f"{name}-tls"
+        expected = {"TLS_CERT_FILE": (server_secret, "tls.crt"), "TLS_KEY_FILE": (server_secret, "tls.key")}
+        if name == "router":
+            expected |= {"TLS_CA_FILE": ("alice-ca", "ca.crt"),
+                         "TLS_CLIENT_CERT_FILE": ("router-client-tls", "tls.crt"),
+                         "TLS_CLIENT_KEY_FILE": ("router-client-tls", "tls.key")}
+            assert config.client.tls_ca_file is not None and tls.client_ca_file is None  # callers: tokens, not certs
+        else:
+            expected |= {"TLS_CLIENT_CA_FILE": ("alice-client-ca", "ca.crt")}
+            assert tls.client_ca_file is not None, f"{name}: mutual TLS is off"
+        assert sources == expected, name
+        assert {secret for secret, _ in sources.values()} == TLS_SECRETS[name]
+
+
+def test_health_port_is_for_the_kubelet_only(checked: Checked, sandbox: Path) -> None:
+    """No Service and no NetworkPolicy exposes it: kubelet probes come from the node, which NetworkPolicies
+    always allow (https://kubernetes.io/docs/concepts/services-networking/network-policies/)."""
+    objects = checked.objects["all-components"]
+    health_ports = set()
+    for name, workload, container in service_containers(objects):
+        config, _ = manifest_config(name, container_env(objects, workload, container, sandbox))
+        health_ports.add(config.server.health_port)
+    assert health_ports == {50060}
+    for service in of_kind(objects, "Service"):
+        for port in service["spec"]["ports"]:
+            assert port.get("targetPort") != "health" and port["port"] not in health_ports, service["metadata"]
+    for policy in of_kind(objects, "NetworkPolicy"):
+        for rule in policy["spec"].get("ingress", []):
+            assert not {p.get("port") for p in rule.get("ports", [])} & (health_ports | {"health"}), (
+                f"NetworkPolicy/{policy['metadata']['name']} opens the plaintext health port")

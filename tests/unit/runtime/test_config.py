@@ -16,8 +16,14 @@ from router_svc.config import Config as RouterConfig
         ({"GRACE_PERIOD_S": "-1"}, "GRACE_PERIOD_S=-1.0 is below the minimum"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL='LOUD' is not one of"),
         ({"TLS_CERT_FILE": "/x.pem"}, "TLS_CERT_FILE and TLS_KEY_FILE must be set together"),
+        ({"HEALTH_PORT": "70000"}, "HEALTH_PORT=70000 is above the maximum"),
+        ({"HEALTH_PORT": "-1"}, "HEALTH_PORT=-1 is below the minimum"),
+        ({"HEALTH_PORT": "x"}, "HEALTH_PORT='x' is not an integer"),
+        ({"GRPC_PORT": "50052", "HEALTH_PORT": "50052"}, "HEALTH_PORT=50052 must differ from GRPC_PORT"),
+        ({"HEALTH_PORT": "1"}, "HEALTH_PORT=1 must differ from GRPC_PORT"),  # the default port of this test
     ],
-    ids=["port-not-int", "port-range", "grace-negative", "log-level", "tls-half"],
+    ids=["port-not-int", "port-range", "grace-negative", "log-level", "tls-half", "health-port-range",
+         "health-port-negative", "health-port-not-int", "health-port-same", "health-port-same-as-default"],
 )
 def test_server_settings_reject_bad_values(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
@@ -26,7 +32,21 @@ def test_server_settings_reject_bad_values(env: dict[str, str], message: str) ->
 
 def test_server_settings_defaults() -> None:
     settings = ServerSettings.from_env(Env({}), service_name="alice-x", default_port=50099)
-    assert (settings.host, settings.port, settings.tls) == ("127.0.0.1", 50099, None)
+    assert (settings.host, settings.port, settings.tls, settings.health_port) == ("127.0.0.1", 50099, None, None)
+
+
+@pytest.mark.parametrize(("raw", "port"), [("", None), ("0", None), ("50060", 50060)],
+                         ids=["unset", "zero-is-off", "set"])
+def test_health_port_is_off_unless_set(raw: str, port: int | None) -> None:
+    settings = ServerSettings.from_env(Env({"HEALTH_PORT": raw}), service_name="alice-x", default_port=50099)
+    assert settings.health_port == port
+
+
+def test_health_port_is_checked_when_built_directly() -> None:
+    with pytest.raises(ConfigError, match="must differ from GRPC_PORT"):
+        ServerSettings("alice-x", "127.0.0.1", 50052, 1.0, 0.0, 1 << 20, 100, "INFO", "text", health_port=50052)
+    # Port 0 twice is two different free ports (tests).
+    assert ServerSettings("alice-x", "127.0.0.1", 0, 1.0, 0.0, 1 << 20, 100, "INFO", "text", health_port=0)
 
 
 @pytest.mark.parametrize(("raw", "value"), [("true", True), ("0", False), ("ON", True), ("", True)],
