@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import subprocess
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -476,3 +477,188 @@ def test_health_port_is_for_the_kubelet_only(checked: Checked, sandbox: Path) ->
         for rule in policy["spec"].get("ingress", []):
             assert not {p.get("port") for p in rule.get("ports", [])} & (health_ports | {"health"}), (
                 f"NetworkPolicy/{policy['metadata']['name']} opens the plaintext health port")
+
+
+# --- metrics (METRICS_PORT; k8s/components/prometheus, otel-jaeger, network-policies) --------------------------
+
+PROMETHEUS_VARIANTS = ("prod", "all-components")
+"""The variants with k8s/components/prometheus; dev sends traces and metrics to the collector only."""
+PROMETHEUS_PEER = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+
+
+def service_deployment(objects: list[Obj], name: str) -> tuple[Obj, Obj]:
+    _, workload, container = next(found for found in service_containers(objects) if found[0] == name)
+    return workload, container
+
+
+def pod_labels(workload: Obj) -> dict[str, str]:
+    return dict(workload["spec"]["template"]["metadata"]["labels"])
+
+
+def prometheus_config(objects: list[Obj]) -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load(named(objects, "ConfigMap", "prometheus-config")["data"]["prometheus.yml"])
+    return config
+
+
+def srv_targets(objects: list[Obj], record: str) -> set[tuple[str, int]]:
+    """(workload, port) pairs the cluster DNS answers for the SRV name `_<port>._<proto>.<service>[.<ns>…]`.
+
+    A headless Service has one SRV record per endpoint, with the endpoint's port: the Service's targetPort as
+    resolved in each selected pod (kubernetes/dns docs/specification.md, headless Services)."""
+    labels = record.split(".")
+    assert len(labels) >= 3 and labels[0].startswith("_") and labels[1].startswith("_"), f"{record}: not an SRV name"
+    port_name, protocol, service_name = labels[0][1:], labels[1][1:].upper(), labels[2]
+    service = named(objects, "Service", service_name)
+    assert labels[3:4] in ([], [service["metadata"]["namespace"]]), f"{record}: another namespace"
+    assert service["spec"].get("clusterIP") == "None", f"{record}: {service_name} is not headless, one record only"
+    [port] = [p for p in service["spec"]["ports"]
+              if p.get("name") == port_name and p.get("protocol", "TCP") == protocol]
+    targets = set()
+    for workload in workloads(objects):
+        if not selects({"matchLabels": service["spec"]["selector"]}, pod_labels(workload)):
+            continue
+        target = port.get("targetPort", port["port"])
+        if isinstance(target, str):
+            [target] = [p["containerPort"] for c in workload["spec"]["template"]["spec"]["containers"]
+                        for p in c.get("ports", []) if p["name"] == target]
+        targets.add((workload["metadata"]["name"], int(target)))
+    return targets
+
+
+def ingress_peers(objects: list[Obj], labels: Mapping[str, str], port: int) -> list[Obj | None]:
+    """Every peer that some NetworkPolicy lets reach `port` on a pod with `labels`; None: any peer at all."""
+    peers: list[Obj | None] = []
+    for policy in of_kind(objects, "NetworkPolicy"):
+        if "Ingress" not in policy["spec"]["policyTypes"] or not selects(policy["spec"]["podSelector"], labels):
+            continue
+        for rule in policy["spec"].get("ingress", []):
+            if rule.get("ports") and not any(p.get("port") == port for p in rule["ports"]):
+                continue
+            peers.extend(rule.get("from") or [None])
+    return peers
+
+
+def egress_allowed(objects: list[Obj], labels: Mapping[str, str], port: int, protocol: str,
+                   to: Mapping[str, str] | None = None) -> bool:
+    """Whether a pod with `labels` may open `port` on a pod of this namespace with labels `to` (None: any host)."""
+    for policy in of_kind(objects, "NetworkPolicy"):
+        if "Egress" not in policy["spec"]["policyTypes"] or not selects(policy["spec"]["podSelector"], labels):
+            continue
+        for rule in policy["spec"].get("egress", []):
+            if rule.get("ports") and not any(p.get("port") == port and p.get("protocol", "TCP") == protocol
+                                             for p in rule["ports"]):
+                continue
+            peers = rule.get("to")
+            if not peers or to is None:
+                return True
+            if any(set(peer) == {"podSelector"} and selects(peer["podSelector"], to) for peer in peers):
+                return True
+    return False
+
+
+def test_every_service_exposes_its_metrics_port(objects: list[Obj], sandbox: Path) -> None:
+    """METRICS_PORT, as the service reads it from its manifest, is the container port `metrics`, on every interface,
+    apart from the gRPC and health ports, and the pod's prometheus.io annotations name it."""
+    for name, workload, container in service_containers(objects):
+        config, _ = manifest_config(name, container_env(objects, workload, container, sandbox))
+        telemetry = config.telemetry
+        assert telemetry.metrics_enabled and not telemetry.disabled, f"{name}: metrics are off"
+        assert telemetry.metrics_port, f"{name}: no METRICS_PORT, nothing to scrape"
+        assert telemetry.metrics_host == "0.0.0.0", f"{name}: METRICS_HOST {telemetry.metrics_host} is not reachable"
+        metrics_ports = [p for p in container["ports"] if p["name"] == "metrics"]
+        assert metrics_ports == [{"name": "metrics", "containerPort": telemetry.metrics_port, "protocol": "TCP"}], name
+        others = {p["containerPort"] for p in container["ports"] if p["name"] != "metrics"}
+        assert telemetry.metrics_port not in others | {config.server.port, config.server.health_port}, name
+        annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/scrape") == "true", name
+        assert annotations.get("prometheus.io/port") == str(telemetry.metrics_port), name
+        assert annotations.get("prometheus.io/path") == "/metrics", name
+
+
+@pytest.mark.parametrize("variant", PROMETHEUS_VARIANTS)
+def test_prometheus_scrapes_every_service_pod_on_its_metrics_port(variant: str, checked: Checked) -> None:
+    """One job per service whose DNS discovery yields that service's pods at their `metrics` port and nothing else,
+    over plain HTTP (TLS covers gRPC only); the static targets are Services of the variant."""
+    objects = checked.objects[variant]
+    jobs = prometheus_config(objects)["scrape_configs"]
+    discovered: dict[str, set[tuple[str, int]]] = {}
+    for job in jobs:
+        assert "relabel_configs" not in job, f"{job['job_name']}: relabelling is not simulated here; extend the test"
+        assert job.get("scheme", "http") == "http" and job.get("metrics_path", "/metrics") == "/metrics"
+        targets = discovered.setdefault(job["job_name"], set())
+        for sd in job.get("dns_sd_configs", []):
+            assert sd.get("type") == "SRV", f"{job['job_name']}: only SRV records carry the port"
+            for record in sd["names"]:
+                targets |= srv_targets(objects, record)
+        for static in job.get("static_configs", []):
+            for target in static["targets"]:
+                host, port = target.rsplit(":", 1)
+                assert int(port) in {p["port"] for p in named(objects, "Service", host)["spec"]["ports"]}, target
+    for name in SERVICES:
+        _, container = service_deployment(objects, name)
+        [metrics_port] = [p["containerPort"] for p in container["ports"] if p["name"] == "metrics"]
+        scraping = {job: targets for job, targets in discovered.items() if any(w == name for w, _ in targets)}
+        assert scraping == {f"alice-{name}": {(name, metrics_port)}}, f"{variant}/{name}: {scraping}"
+        service = next(s for s in of_kind(objects, "Service") if s["metadata"]["name"] == f"{name}-metrics")
+        assert service["spec"].get("publishNotReadyAddresses") is True, f"{name}: a loading pod would not be scraped"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus package) is not installed")
+def test_prometheus_config_passes_promtool(checked: Checked, tmp_path: Path) -> None:
+    """Debian's promtool (2.x) against the configuration the prometheus:v3 image runs; the keys used are in both."""
+    config = tmp_path / "prometheus.yml"
+    config.write_text(named(checked.objects["all-components"], "ConfigMap", "prometheus-config")["data"]
+                      ["prometheus.yml"], encoding="utf-8")
+    result = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_metrics_port_is_open_to_prometheus_only(objects: list[Obj]) -> None:
+    """Under the default deny, the metrics port opens to the Prometheus pod and nothing else; Prometheus may reach
+    it and the cluster DNS it discovers the pods with."""
+    prometheus = [w for w in workloads(objects) if w["metadata"]["name"] == "prometheus"]
+    for name in SERVICES:
+        workload, container = service_deployment(objects, name)
+        [port] = [p["containerPort"] for p in container["ports"] if p["name"] == "metrics"]
+        peers = ingress_peers(objects, pod_labels(workload), port)
+        assert peers == [PROMETHEUS_PEER], f"{name}: metrics port {port} is open to {peers}"
+        for server in prometheus:
+            assert selects(PROMETHEUS_PEER["podSelector"], pod_labels(server))
+            assert egress_allowed(objects, pod_labels(server), port, "TCP", to=pod_labels(workload)), name
+    for server in prometheus:
+        assert egress_allowed(objects, pod_labels(server), 53, "UDP"), "Prometheus cannot resolve its targets"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_collector_takes_otlp_metrics_without_a_second_copy_for_prometheus(variant: str, checked: Checked) -> None:
+    """The services push their metrics over OTLP wherever the collector is: a metrics pipeline must receive them
+    (else the collector refuses them), and it must not re-export them on a port Prometheus scrapes, where every
+    series would arrive a second time next to the pods' own scrape."""
+    objects = checked.objects[variant]
+    config = yaml.safe_load(named(objects, "ConfigMap", "otel-collector-config")["data"]["config.yaml"])
+    connectors = config.get("connectors", {})
+    for pipeline_id, pipeline in config["service"]["pipelines"].items():
+        for receiver in pipeline["receivers"]:
+            assert receiver in config["receivers"] or receiver in connectors, f"{pipeline_id}: {receiver}"
+        for processor in pipeline.get("processors", []):
+            assert processor in config["processors"], f"{pipeline_id}: {processor}"
+        for exporter in pipeline["exporters"]:
+            assert exporter in config["exporters"] or exporter in connectors, f"{pipeline_id}: {exporter}"
+    metrics = {pid: p for pid, p in config["service"]["pipelines"].items() if pid.split("/")[0] == "metrics"}
+    from_services = [p for p in metrics.values() if "otlp" in p["receivers"]]
+    assert from_services, f"{variant}: no metrics pipeline receives OTLP; the services' metric exports are refused"
+    # Scraped: what the Prometheus component scrapes on the collector, and what its annotations offer to others.
+    annotations = named(objects, "Deployment", "otel-collector")["spec"]["template"]["metadata"].get("annotations", {})
+    scraped = {int(annotations["prometheus.io/port"])} if annotations.get("prometheus.io/scrape") == "true" else set()
+    if variant in PROMETHEUS_VARIANTS:
+        scraped |= {int(target.rsplit(":", 1)[1]) for job in prometheus_config(objects)["scrape_configs"]
+                    for static in job.get("static_configs", []) for target in static["targets"]
+                    if target.startswith("otel-collector:")}
+    assert scraped, "nothing scrapes the collector's spanmetrics"
+    for pipeline in from_services:
+        for exporter in pipeline["exporters"]:
+            endpoint = str((config["exporters"].get(exporter) or {}).get("endpoint", ""))
+            port = endpoint.rsplit(":", 1)[-1]
+            assert not (port.isdigit() and int(port) in scraped), (
+                f"{variant}: OTLP metrics go to {exporter} ({endpoint}), which Prometheus scrapes as well")
