@@ -17,9 +17,15 @@ from alice.runtime.errors import InvalidArgument, ServiceError, Unavailable
 from alice.runtime.telemetry import Telemetry
 from llm_svc import prompts
 from llm_svc.backends import Backend, BackendError, ChatRequest, Completion, Event
-from llm_svc.toolcall import ToolCallError, parse_tool_call, tool_call_schema
+from llm_svc.toolcall import ToolCallError, parse_tool_call, tool_call_choices, tool_call_schema
 
 log = logging.getLogger(__name__)
+
+# Bucket boundaries the OpenTelemetry GenAI semantic conventions recommend for these histograms.
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+OPERATION_BUCKETS_S = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TTFT_BUCKETS_S = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+TPOT_BUCKETS_S = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
 
 
 class ModelOutputInvalid(Unavailable):
@@ -69,8 +75,25 @@ class LlmEngine:
         self._backends = dict(backends)
         self._telemetry = telemetry
         self._limits = limits
+        meter = telemetry.meter
+        self._token_usage = meter.create_histogram(
+            "gen_ai.client.token.usage", unit="{token}", description="Number of input and output tokens used",
+            explicit_bucket_boundaries_advisory=TOKEN_BUCKETS)
+        self._operation_duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration (queue included)",
+            explicit_bucket_boundaries_advisory=OPERATION_BUCKETS_S)
+        self._ttft = meter.create_histogram(
+            "gen_ai.server.time_to_first_token", unit="s", description="Time to the first token, after the queue wait",
+            explicit_bucket_boundaries_advisory=TTFT_BUCKETS_S)
+        self._tpot = meter.create_histogram(
+            "gen_ai.server.time_per_output_token", unit="s", description="Time per output token after the first",
+            explicit_bucket_boundaries_advisory=TPOT_BUCKETS_S)
+        self._queue_wait = meter.create_histogram(
+            "alice.llm.queue.duration", unit="ms", description="Wait for a generation slot of the model")
         self._schema = tool_call_schema()
         self._tool_only_schema = tool_call_schema(arguments=False)
+        self._choices = tool_call_choices()
+        self._tool_only_choices = tool_call_choices(arguments=False)
 
     def backend(self, role: str) -> Backend:
         try:
@@ -122,6 +145,7 @@ class LlmEngine:
         """Choose a tool (and its arguments unless `tool_only`), validated; one repair attempt, then UNAVAILABLE."""
         self.check_text(text)
         schema = self._tool_only_schema if tool_only else self._schema
+        choices = self._tool_only_choices if tool_only else self._choices
         backend = self.backend(role)
         request = ChatRequest(
             messages=prompts.tool_messages(text, reference),
@@ -130,6 +154,7 @@ class LlmEngine:
             json_schema=schema,
             deadline=deadline,
             prefix_key="tool",
+            choices=choices,
         )
         await self._fault_delay()
         first = await self._complete(backend, request, role, "select_tool", text)
@@ -146,6 +171,7 @@ class LlmEngine:
             json_schema=schema,
             deadline=deadline,
             prefix_key="tool",
+            choices=choices,
         )
         second = await self._complete(backend, repair, role, "select_tool_repair", text)
         try:
@@ -185,6 +211,9 @@ class LlmEngine:
         """Run one generation inside a GenAI `chat` span; back-end failures become UNAVAILABLE."""
         tracer = self._telemetry.tracer
         start_ns = time.time_ns()
+        started = time.monotonic()
+        labels = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": backend.system,
+                  "gen_ai.request.model": backend.model, "alice.llm.role": role, "alice.llm.task": task}
         kind = SpanKind.INTERNAL if backend.system == "llama.cpp" else SpanKind.CLIENT
         with tracer.start_as_current_span(f"chat {backend.model}", kind=kind,
                                           record_exception=False, set_status_on_exception=False) as span:
@@ -203,15 +232,30 @@ class LlmEngine:
                 async for event in backend.stream(request):
                     if isinstance(event, Completion):
                         self._record(span, event, start_ns)
+                        self._measure(event, labels, time.monotonic() - started)
                     yield event
             except ServiceError as error:
                 span.set_status(Status(StatusCode.ERROR, error.message))
                 span.set_attribute("error.type", error.code)
+                self._operation_duration.record(time.monotonic() - started, labels | {"error.type": error.code})
                 raise
             except BackendError as error:
                 span.set_status(Status(StatusCode.ERROR, str(error)))
                 span.set_attribute("error.type", "backend")
+                self._operation_duration.record(time.monotonic() - started, labels | {"error.type": "backend"})
                 raise Unavailable(f"model {backend.model} failed: {error}") from None
+
+    def _measure(self, completion: Completion, labels: dict[str, str], elapsed_s: float) -> None:
+        """The GenAI metrics of one finished generation (names and buckets per the GenAI conventions)."""
+        labels = labels | {"gen_ai.response.model": completion.model}
+        self._operation_duration.record(elapsed_s, labels)
+        self._token_usage.record(completion.input_tokens, labels | {"gen_ai.token.type": "input"})
+        self._token_usage.record(completion.output_tokens, labels | {"gen_ai.token.type": "output"})
+        self._ttft.record(completion.ttft_ms / 1000, labels)
+        if completion.output_tokens > 1:
+            decode_ms = max(0.0, completion.total_ms - completion.ttft_ms)
+            self._tpot.record(decode_ms / 1000 / (completion.output_tokens - 1), labels)
+        self._queue_wait.record(completion.queue_ms, {"gen_ai.request.model": labels["gen_ai.request.model"]})
 
     def _record(self, span: trace.Span, completion: Completion, start_ns: int) -> None:
         span.set_attributes({

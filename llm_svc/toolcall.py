@@ -9,6 +9,7 @@ from typing import Any
 
 from alice import taxonomy
 from alice.common.v1 import types_pb2
+from llm_svc.backends import Choice
 
 NO_TOOL = "none"
 NO_TOOL_INTENTS: tuple[str, ...] = tuple(i for i in taxonomy.INTENTS if taxonomy.tool_for(i) is None)
@@ -46,6 +47,38 @@ _INTENT_BY_TOOL = {taxonomy.tool_for(i): i for i in taxonomy.INTENTS if taxonomy
 MAX_TIMER_S = 7 * 24 * 3600
 
 
+def _arguments_schema(tool: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {slot: _SLOT_SCHEMAS[slot] for slot in TOOL_ARGUMENTS[tool]},
+        "additionalProperties": False,
+    }
+
+
+def _compact(value: object) -> str:
+    """JSON as the few-shot examples write it (llm_svc/prompts.py): no spaces, UTF-8 kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def tool_call_choices(*, arguments: bool = True) -> tuple[Choice, ...]:
+    """The language of `tool_call_schema` as literal prefixes, for back ends that decode themselves.
+
+    Each tool call starts `{"tool":"<tool>"`; with arguments it continues `,"arguments` and, under the
+    grammar, `":` and an object under that tool's argument schema (tools without arguments are spelled out).
+    """
+    choices: list[Choice] = []
+    for tool in taxonomy.TOOLS:
+        head = '{"tool":' + _compact(tool)
+        if not arguments:
+            choices.append(Choice(head, suffix="}"))
+        elif TOOL_ARGUMENTS[tool]:
+            choices.append(Choice(head + ',"arguments', _arguments_schema(tool), "}", lead='":'))
+        else:
+            choices.append(Choice(_compact({"tool": tool, "arguments": {}})))
+    choices += [Choice(_compact({"tool": NO_TOOL, "intent": intent})) for intent in NO_TOOL_INTENTS]
+    return tuple(choices)
+
+
 def tool_call_schema(*, arguments: bool = True) -> dict[str, Any]:
     """JSON schema of one tool call: `{"tool": <canonical tool>, "arguments": {...}}` or `{"tool": "none", ...}`.
 
@@ -61,14 +94,9 @@ def tool_call_schema(*, arguments: bool = True) -> dict[str, Any]:
             "additionalProperties": False,
         })
     for tool in taxonomy.TOOLS if arguments else ():
-        argument_schema = {
-            "type": "object",
-            "properties": {slot: _SLOT_SCHEMAS[slot] for slot in TOOL_ARGUMENTS[tool]},
-            "additionalProperties": False,
-        }
         branches.append({
             "type": "object",
-            "properties": {"tool": {"const": tool}, "arguments": argument_schema},
+            "properties": {"tool": {"const": tool}, "arguments": _arguments_schema(tool)},
             "required": ["tool", "arguments"],
             "additionalProperties": False,
         })

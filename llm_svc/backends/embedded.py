@@ -16,6 +16,7 @@ from typing import Any
 
 from alice.runtime.errors import DeadlineExceeded, InvalidArgument
 from llm_svc.backends import BackendError, ChatRequest, Completion, Event
+from llm_svc.backends.decoding import GreedyDecoder, LazyGrammar, TokenTrie
 from llm_svc.prompts import chatml
 from llm_svc.scheduler import Scheduler
 
@@ -61,6 +62,8 @@ class EmbeddedLlama:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llm-{name}")
         self._contexts: dict[str, Any] = {}
         self._grammars: dict[str, Any] = {}
+        self._lazy_grammars: dict[tuple[str, str], LazyGrammar] = {}
+        self._decoders: dict[str, GreedyDecoder] = {}
         self._llama_cpp: Any = None
 
     @property
@@ -93,6 +96,10 @@ class EmbeddedLlama:
 
     async def aclose(self) -> None:
         def close() -> None:
+            for grammar in self._lazy_grammars.values():
+                grammar.close()
+            self._lazy_grammars.clear()
+            self._decoders.clear()
             for llm in self._contexts.values():
                 llm.close()
             self._contexts.clear()
@@ -148,13 +155,16 @@ class EmbeddedLlama:
 
     def _generate(self, request: ChatRequest, cancel: threading.Event,
                   emit: Callable[[Event | BaseException], None]) -> Completion:
-        llm = self._contexts.get(request.prefix_key) or next(iter(self._contexts.values()))
+        key = request.prefix_key if request.prefix_key in self._contexts else next(iter(self._contexts))
+        llm = self._contexts[key]
         tokens = llm.tokenize(chatml(request.messages).encode("utf-8"), add_bos=False, special=True)
         if len(tokens) + request.max_tokens > self._settings.n_ctx:
             raise InvalidArgument(
                 f"prompt of {len(tokens)} tokens plus {request.max_tokens} to generate exceeds the model context "
                 f"of {self._settings.n_ctx} tokens"
             )
+        if request.temperature == 0.0 and (request.choices or request.json_schema is not None):
+            return self._structured(key, tokens, request, cancel, emit)
         cached = llm.longest_token_prefix(llm._input_ids.tolist(), tokens)
         grammar = self._grammar(request.json_schema) if request.json_schema is not None else None
         is_eog = self._llama_cpp.llama_vocab_is_eog
@@ -203,3 +213,103 @@ class EmbeddedLlama:
             finish_reason=finish,
             extra={"cached_tokens": float(cached)},
         )
+
+    def _lazy_grammar(self, key: str, schema: Mapping[str, Any], lead: str = "", suffix: str = "") -> LazyGrammar:
+        """A reset grammar sampler for `lead`, a value of `schema`, then `suffix`, on context `key` (samplers
+        hold per-context vocabulary pointers). The literals are part of the grammar so the model can write
+        them merged with the value's tokens (`":{"`, `"]}}`), as it does in free text."""
+        cache_key = (key, json.dumps([lead, schema, suffix], sort_keys=True))
+        grammar = self._lazy_grammars.get(cache_key)
+        if grammar is None:
+            compiled = self._grammar(schema)
+            text, root = compiled._grammar, compiled._root
+            if lead or suffix:
+                text = f"alice-value ::= {_gbnf_literal(lead)} {root} {_gbnf_literal(suffix)}\n{text}"
+                root = "alice-value"
+            grammar = self._decoder(key).grammar(text, root)
+            self._lazy_grammars[cache_key] = grammar
+        grammar.reset()
+        return grammar
+
+    def _decoder(self, key: str) -> GreedyDecoder:
+        decoder = self._decoders.get(key)
+        if decoder is None:
+            decoder = self._decoders[key] = GreedyDecoder(self._llama_cpp, self._contexts[key])
+        return decoder
+
+    def _structured(self, key: str, tokens: list[int], request: ChatRequest, cancel: threading.Event,
+                    emit: Callable[[Event | BaseException], None]) -> Completion:
+        """Greedy decoding of a structured output: choose among `choices` by their token trie, then generate
+        the chosen choice's JSON value under a lazily checked grammar (llm_svc/backends/decoding.py)."""
+        llm = self._contexts[key]
+        started = time.monotonic()
+        decoder = self._decoder(key)
+        decoder.reset()
+        cached = decoder.prefill(tokens)
+        output_tokens = 0
+        pieces: list[str] = []
+        schema = request.json_schema
+        suffix = lead = ""
+        truncated = False
+        if request.choices:
+            trie = TokenTrie([llm.tokenize(c.prefix.encode("utf-8"), add_bos=False, special=False)
+                              for c in request.choices])
+            index, chosen = decoder.choose(trie)
+            choice = request.choices[index]
+            schema, suffix, lead = choice.schema, choice.suffix, choice.lead
+            prefix = choice.prefix
+            if len(chosen) > request.max_tokens:  # the limit counts forced tokens too
+                chosen = chosen[: request.max_tokens]
+                prefix = llm.detokenize(chosen).decode("utf-8", errors="replace")
+                schema, suffix, truncated = None, "", True
+            output_tokens += len(chosen)
+            pieces.append(prefix)
+            emit(prefix)
+        finish = "length" if truncated else "stop"
+        full_passes = 0
+        if schema is not None:
+            grammar = self._lazy_grammar(key, schema, lead, suffix)
+            suffix = ""  # generated under the grammar
+            is_eog = self._llama_cpp.llama_vocab_is_eog
+            vocab = llm._model.vocab
+            utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            for token in decoder.generate(grammar, lambda t: bool(is_eog(vocab, t))):
+                output_tokens += 1
+                piece = utf8.decode(llm.detokenize([token]))
+                if piece:
+                    pieces.append(piece)
+                    emit(piece)
+                if output_tokens >= request.max_tokens:
+                    finish = "length"
+                    break
+                if cancel.is_set():
+                    finish = "cancelled"
+                    break
+                if request.deadline is not None and time.monotonic() > request.deadline:
+                    raise DeadlineExceeded(f"deadline passed after {output_tokens} output tokens")
+            tail = utf8.decode(b"", final=True)
+            if tail:
+                pieces.append(tail)
+                emit(tail)
+            full_passes = grammar.full_passes
+        if suffix and finish == "stop":
+            pieces.append(suffix)
+            emit(suffix)
+            output_tokens += len(llm.tokenize(suffix.encode("utf-8"), add_bos=False, special=False))
+        ended = time.monotonic()
+        return Completion(
+            text="".join(pieces),
+            model=self._name,
+            input_tokens=len(tokens),
+            output_tokens=output_tokens,
+            ttft_ms=((decoder.first_logits_at or ended) - started) * 1000,
+            total_ms=(ended - started) * 1000,
+            finish_reason=finish,
+            extra={"cached_tokens": float(cached), "model_steps": float(decoder.steps),
+                   "grammar_full_passes": float(full_passes)},
+        )
+
+
+def _gbnf_literal(text: str) -> str:
+    """A GBNF string literal (an empty one matches nothing: `""`)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

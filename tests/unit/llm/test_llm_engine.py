@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -127,3 +128,33 @@ async def test_fault_delay_is_applied(make_telemetry: Callable[[str], Telemetry]
     started = time.monotonic()
     await engine.select_tool("vad är klockan", "micro", REFERENCE)
     assert time.monotonic() - started >= 0.05
+
+
+async def test_generations_are_measured_in_genai_metrics(scrape_metrics: Callable[[int], Any]) -> None:
+    import asyncio
+
+    from alice.runtime.config import TelemetrySettings
+    from alice.runtime.telemetry import setup_telemetry
+
+    telemetry = setup_telemetry(TelemetrySettings("alice-llm-test", None, 1.0, False, False, metrics_port=0))
+    try:
+        backend = ScriptedBackend('{"tool":"time.now","arguments":{}}', BackendError("connection refused"))
+        engine = LlmEngine({"micro": backend}, telemetry, Limits())
+        await engine.select_tool("vad är klockan", "micro", REFERENCE)
+        with pytest.raises(Unavailable):
+            await engine.select_tool("vad är klockan", "micro", REFERENCE)
+        samples = await asyncio.to_thread(scrape_metrics, telemetry.metrics_port)
+    finally:
+        telemetry.shutdown()
+    common = {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "llama.cpp",
+              "gen_ai_request_model": "scripted", "alice_llm_role": "micro", "alice_llm_task": "select_tool"}
+    tokens = "gen_ai_client_token_usage"
+    assert samples.value(f"{tokens}_sum", gen_ai_token_type="input", **common) == 100
+    assert samples.value(f"{tokens}_sum", gen_ai_token_type="output", gen_ai_response_model="scripted") == 7
+    assert samples.value(f"{tokens}_bucket", gen_ai_token_type="output", le="16") == 1
+    assert samples.value("gen_ai_server_time_to_first_token_seconds_sum", **common) == pytest.approx(0.02)
+    assert samples.value("gen_ai_server_time_per_output_token_seconds_sum") == pytest.approx(0.005)  # 30 ms / 6
+    duration = "gen_ai_client_operation_duration_seconds_count"
+    assert samples.value(duration, gen_ai_response_model="scripted", **common) == 1
+    assert samples.value(duration, error_type="backend", **common) == 1
+    assert samples.value("alice_llm_queue_duration_milliseconds_sum", gen_ai_request_model="scripted") == 1.0
