@@ -237,3 +237,29 @@ def test_dev_credentials_keep_secrets_private(tmp_path: Path) -> None:
     jwt_verifier = JwtVerifier.from_files(issuer="alice-dev", audience="alice-router",
                                           public_key_file=creds.public_key_file)
     assert jwt_verifier.verify(token).user_id == "u7"
+
+
+def test_a_verified_jwt_is_remembered_but_still_expires_on_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = [dt.datetime.now(dt.UTC).timestamp()]
+    verifier = JwtVerifier(issuer=ISSUER, audience=AUDIENCE, public_key=key.public_key(), leeway_s=30,
+                           cache_size=2, clock=lambda: now[0])
+    decodes = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: decodes.append(1) or real_decode(*a, **k))
+    token = issue_jwt(key, user_id="anna", issuer=ISSUER, audience=AUDIENCE, ttl_s=60)
+    assert [verifier.verify(token).user_id for _ in range(3)] == ["anna"] * 3
+    assert len(decodes) == 1  # the signature was checked once
+    tampered = _tamper(token, "bertil")  # a different token string: never answered from the cache
+    with pytest.raises(AuthError):
+        verifier.verify(tampered)
+    now[0] += 60 + 29  # inside the leeway: still valid
+    assert verifier.verify(token).user_id == "anna"
+    now[0] += 2  # past expiry plus leeway: refused without a new signature check
+    with pytest.raises(AuthError, match="expired"):
+        verifier.verify(token)
+    others = [issue_jwt(key, user_id=f"u{i}", issuer=ISSUER, audience=AUDIENCE, ttl_s=3600) for i in range(3)]
+    now[0] = dt.datetime.now(dt.UTC).timestamp()
+    for other in others:
+        verifier.verify(other)
+    assert len(verifier._cache) == 2  # bounded, least recently used out
