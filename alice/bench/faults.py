@@ -3,15 +3,17 @@
 Each event is a real event on the processes of a LocalMesh: a SIGKILL, a SIGTERM, a fresh process started
 with the same port and settings, Redis stopped and started on its port, the LLM restarted with
 LLM_FAULT_DELAY_MS, or the LLM's queue filled by direct Generate calls.
+
+An event that cannot be applied (above all: a restart whose port another process took while the service was
+down) fails the schedule loudly: it is logged with `failed`, no later event runs, and `run` raises FaultFailed.
+The run must not go on against a stranger's server or a mesh that is not in the state the plan says.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
-import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,7 +23,8 @@ import grpc
 
 from alice.llm.v1 import llm_service_pb2 as llm_pb
 from alice.llm.v1 import llm_service_pb2_grpc as llm_grpc
-from alice.local.mesh import SERVICES, LocalMesh, ServiceProcess, wait_serving
+from alice.local.mesh import SERVICES, LocalMesh
+from alice.local.ports import StartError
 
 ACTIONS = ("kill", "stop", "restart", "start")
 """Service events: kill = SIGKILL (a crash), stop = SIGTERM (graceful), restart/start = a new process."""
@@ -34,6 +37,10 @@ _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}
 
 class FaultError(ValueError):
     """A --fault value that cannot be applied."""
+
+
+class FaultFailed(RuntimeError):
+    """An event of a running schedule could not be applied (see the schedule's log)."""
 
 
 @dataclass(frozen=True)
@@ -74,37 +81,10 @@ def parse_faults(spec: str) -> list[FaultEvent]:
     return sorted(events, key=lambda e: e.at_s)
 
 
-def _service_env(mesh: LocalMesh, name: str, extra: dict[str, str]) -> dict[str, str]:
-    """The environment LocalMesh.start gives a service, plus `extra` (same ports, Redis and weather)."""
-    env = {**os.environ}
-    if mesh.weather is not None:
-        env["WEATHER_BASE_URL"] = mesh.weather.url
-    env["REDIS_URL"] = mesh.redis_url
-    env.update({f"{n.upper()}_ADDR": p.address for n, p in mesh.processes.items()})
-    env.update(mesh.env)
-    entry = mesh.processes[name]
-    env.update({"GRPC_PORT": str(entry.port), "GRPC_HOST": "127.0.0.1"})
-    if entry.metrics_port is not None:
-        env["METRICS_PORT"] = str(entry.metrics_port)
-    return env | extra
-
-
 def start_service(mesh: LocalMesh, name: str, extra_env: dict[str, str] | None = None) -> None:
-    """Start a stopped service of the mesh again on its port and wait until it is SERVING."""
-    entry = mesh.processes[name]
-    if entry.process.poll() is None:
-        mesh.stop_service(name)
-    env = _service_env(mesh, name, extra_env or {})
-    command = [sys.executable, "-m", f"{name}_svc"]
-    if mesh.log_dir is not None:
-        # The child keeps its own copy of the descriptor; ours is closed at once.
-        with open(mesh.log_dir / f"{name}.log", "ab") as log:
-            process = subprocess.Popen(command, env=env, stdout=log, stderr=log, start_new_session=True)
-    else:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)
-    mesh.processes[name] = ServiceProcess(name, entry.port, process, entry.metrics_port)
-    wait_serving(entry.address, mesh.start_timeout_s, process)
+    """Start a service of the mesh again on its old ports (stopping it first if it runs) and wait until it is
+    SERVING; raises StartError (PortTaken when another process took its port meanwhile)."""
+    mesh.restart_service(name, extra_env)
 
 
 @dataclass
@@ -159,13 +139,26 @@ class FaultSchedule:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 started = loop.time() - t0
-                note = await self._apply(event)
+                try:
+                    note = await self._apply(event)
+                except StartError as error:
+                    self.log.append({"event": event.label, "planned_s": event.at_s, "started_s": round(started, 2),
+                                     "finished_s": round(loop.time() - t0, 2), "note": f"FAILED: {error}",
+                                     "failed": True})
+                    print(f"\nfault {event.label} FAILED: {error} ({started:.1f}-{loop.time() - t0:.1f} s); "
+                          "no later events applied", file=sys.stderr)
+                    raise FaultFailed(f"{event.label}: {error}") from error
                 self.log.append({"event": event.label, "planned_s": event.at_s, "started_s": round(started, 2),
                                  "finished_s": round(loop.time() - t0, 2), "note": note})
                 print(f"\nfault {event.label}: {note} ({started:.1f}-{loop.time() - t0:.1f} s)", file=sys.stderr)
         finally:
             if self.filler is not None:
                 await self.filler.stop()
+
+    @property
+    def failed(self) -> bool:
+        """Whether an event could not be applied (the run's results then do not describe the planned faults)."""
+        return any(entry.get("failed") for entry in self.log)
 
     def event_times(self) -> list[float]:
         """When each applied event started (phases split on these)."""

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from alice.local.ports import ChildExited, PortTaken, StartError, owns_port, port_in_use
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that was free a moment ago (the kernel picks it)."""
@@ -49,9 +51,25 @@ class RedisServer:
         return f"redis://{self.host}:{self.port}/0"
 
     def start(self, timeout_s: float = 10.0) -> RedisServer:
-        if self.port == 0:
-            self.port = free_port(self.host)
-        self.process = subprocess.Popen(
+        """Start redis-server and wait until it answers PING on a socket that this child holds.
+
+        redis-server cannot pick its own port (`--port 0` turns TCP off), so with port 0 we pick a free one; if
+        another process takes it before redis binds, redis exits and we pick again. A set port (a restart: the
+        services' REDIS_URL names it) is not moved: a port taken by someone else raises PortTaken.
+        """
+        chosen = self.port == 0
+        for _ in range(3 if chosen else 1):
+            if chosen:
+                self.port = free_port(self.host)
+            try:
+                return self._start_once(timeout_s)
+            except PortTaken:
+                if not chosen:
+                    raise
+        raise PortTaken(f"redis-server: three free ports in a row were taken by other processes (last {self.port})")
+
+    def _start_once(self, timeout_s: float) -> RedisServer:
+        process = subprocess.Popen(
             [
                 redis_server_binary(),
                 "--port", str(self.port),
@@ -65,19 +83,28 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        self.process = process
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode} on port {self.port}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                time.sleep(0.05)
+            if process.poll() is not None:
+                self.process = None
+                if port_in_use(self.port, self.host):
+                    raise PortTaken(f"redis-server could not bind port {self.port}: another process holds it")
+                raise ChildExited(f"redis-server exited with {process.returncode} on port {self.port}")
+            # A PONG counts only from our child's socket: another redis may have taken the port first.
+            if self._pong() and owns_port(process.pid, self.port) is not False:
+                return self
+            time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout_s} s")
+        raise StartError(f"redis-server did not answer on port {self.port} within {timeout_s} s")
+
+    def _pong(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

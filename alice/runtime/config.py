@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+PORT_FILE_ENV = "ALICE_PORT_FILE"
+"""Where a server reports the ports it bound (GRPC_PORT=0 and METRICS_PORT=0 let the kernel pick them)."""
+
 
 class ConfigError(ValueError):
     """A setting is missing or invalid; raised once at start so the process fails fast."""
@@ -107,6 +110,9 @@ class ServerSettings:
     health_port: int | None = None
     """A second, plaintext port serving only grpc.health.v1, for probes that cannot speak TLS (the kubelet's).
     None: no such port; 0: any free port (tests). From the environment, HEALTH_PORT unset or 0 means none."""
+    port_file: Path | None = None
+    """ALICE_PORT_FILE: once bound, the server writes the ports it actually holds there as JSON (see
+    `ServiceHost.announce`), so whoever started it (the local mesh) talks to this process and no other."""
 
     def __post_init__(self) -> None:
         if self.health_port is not None and not 0 <= self.health_port <= 65535:
@@ -135,6 +141,7 @@ class ServerSettings:
             tls=tls,
             require_deadline=env.flag("REQUIRE_DEADLINE", False),
             health_port=health_port or None,
+            port_file=env.path(PORT_FILE_ENV),
         )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -148,10 +150,14 @@ class ServiceHost:
             health_pb2_grpc.add_HealthServicer_to_server(self.health, self.health_server)
         self.port = 0
         self.health_port = 0
+        self._metrics_port = telemetry.metrics_port
         self._stop = asyncio.Event()
 
-    async def start(self) -> int:
-        """Bind and start serving; health says NOT_SERVING until `set_serving`. Returns the bound port."""
+    async def start(self, announce: bool = True) -> int:
+        """Bind and start serving; health says NOT_SERVING until `set_serving`. Returns the bound port.
+
+        With `announce` the bound ports go to the port file at once (see `announce`).
+        """
         address = f"{self.settings.host}:{self.settings.port}"
         tls = self.settings.tls
         if tls is None:
@@ -168,7 +174,26 @@ class ServiceHost:
         if self.health_server is not None:
             await self.health_server.start()
             log.info("health only, plaintext, on %s:%d", self.settings.host, self.health_port)
+        if announce:
+            self.announce()
         return self.port
+
+    def announce(self, **extra_ports: int | None) -> None:
+        """Write the ports this process holds to `settings.port_file` (ALICE_PORT_FILE), when one is set.
+
+        JSON `{"pid": ..., "ports": {"grpc": ..., "health": ..., "metrics": ..., **extra_ports}}` (null: no such
+        listener), replaced atomically so a reader never sees half a file. A parent that asked for port 0, or
+        for a port someone else may have taken, learns from it which port is really this process's. A host
+        with more listeners (the trace store's HTTP ones) starts with `announce=False` and calls this itself.
+        """
+        path = self.settings.port_file
+        if path is None:
+            return
+        ports = {"grpc": self.port, "health": self.health_port or None, "metrics": self._metrics_port or None,
+                 **extra_ports}
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"pid": os.getpid(), "ports": ports}))
+        os.replace(temporary, path)
 
     async def set_serving(self, serving: bool = True) -> None:
         await self._set_all(ServingStatus.SERVING if serving else ServingStatus.NOT_SERVING)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from alice.runtime.config import ConfigError, Env
+from alice.runtime.config import PORT_FILE_ENV, ConfigError, Env
 
 DEFAULT_DB = Path(".alice") / "traces.db"
 DEFAULT_OTLP_GRPC_PORT = 4317
@@ -33,6 +33,8 @@ class TraceStoreConfig:
     max_message_bytes: int = 16 << 20
     log_level: str = "INFO"
     log_format: str = "text"
+    port_file: Path | None = None
+    """ALICE_PORT_FILE: where the store reports the ports it bound (see `ServiceHost.announce`)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TraceStoreConfig:
@@ -55,6 +57,7 @@ class TraceStoreConfig:
                                            maximum=256 << 20),
             log_level=read.text("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=read.text("LOG_FORMAT", "text", choices=("json", "text")),
+            port_file=read.path(PORT_FILE_ENV),
         )
 
 

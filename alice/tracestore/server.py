@@ -5,18 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
+from alice.local.ports import preferred_or_any, start_reporting_ports, wait_serving
 from alice.runtime.config import ServerSettings, TelemetrySettings
 from alice.runtime.server import ServiceHost
 from alice.runtime.telemetry import Telemetry, setup_telemetry
@@ -65,16 +62,18 @@ async def start(config: TraceStoreConfig) -> RunningTraceStore:
                                                   metrics_enabled=False))
     settings = ServerSettings(service_name="alice-tracestore", host=config.host, port=config.otlp_grpc_port,
                               grace_s=2.0, drain_delay_s=0.0, max_message_bytes=config.max_message_bytes,
-                              max_concurrent_streams=100, log_level=config.log_level, log_format=config.log_format)
+                              max_concurrent_streams=100, log_level=config.log_level, log_format=config.log_format,
+                              port_file=config.port_file)
     host = ServiceHost(settings, telemetry, [SERVICE_NAME])
     add_to_server(TraceReceiver(store), host.server)
     http = web = None
     try:
-        await host.start()
+        await host.start(announce=False)
         if config.otlp_http_port >= 0:
             http = OtlpHttpServer(config.host, config.otlp_http_port, store, config.max_message_bytes).start()
         if config.web_port >= 0:
             web = WebServer(config.host, config.web_port, config.db_path).start()
+        host.announce(otlp_http=http.port if http is not None else None, web=web.port if web is not None else None)
     except BaseException:
         for server in (http, web):
             if server is not None:
@@ -142,60 +141,36 @@ def start_trace_store(
     """Start the trace store as a child process and wait until its receiver answers SERVING.
 
     A preferred port that is taken is replaced by a free one (another `alice up` may be running); -1 turns
-    the OTLP/HTTP or web listener off. Returns the endpoints actually used.
+    the OTLP/HTTP or web listener off. Returns the endpoints the child reports having bound (its port file),
+    so a port another process took in between is never mistaken for the store's.
     """
-    grpc_port = _port_or_free(otlp_grpc_port)
-    http_port = _port_or_free(otlp_http_port) if otlp_http_port >= 0 else -1
-    web = _port_or_free(web_port) if web_port >= 0 else -1
+    requested = {
+        "TRACESTORE_OTLP_GRPC_PORT": preferred_or_any(otlp_grpc_port),
+        "TRACESTORE_OTLP_HTTP_PORT": preferred_or_any(otlp_http_port) if otlp_http_port >= 0 else -1,
+        "TRACESTORE_WEB_PORT": preferred_or_any(web_port) if web_port >= 0 else -1,
+    }
     child_env = {
         **(os.environ if env is None else env),
         "TRACESTORE_DB": str(db_path),
         "TRACESTORE_HOST": "127.0.0.1",
-        "TRACESTORE_OTLP_GRPC_PORT": str(grpc_port),
-        "TRACESTORE_OTLP_HTTP_PORT": str(http_port),
-        "TRACESTORE_WEB_PORT": str(web),
     }
     if max_spans is not None:
         child_env["TRACESTORE_MAX_SPANS"] = str(max_spans)
     if max_age_s is not None:
         child_env["TRACESTORE_MAX_AGE_S"] = str(max_age_s)
-    process = subprocess.Popen([sys.executable, "-m", "alice.tracestore"], env=child_env, stdout=log, stderr=log,
-                               start_new_session=True)
+    with tempfile.TemporaryDirectory(prefix="alice-tracestore-") as folder:
+        process, ports = start_reporting_ports(
+            [sys.executable, "-m", "alice.tracestore"], child_env, requested, port_file=Path(folder) / "ports.json",
+            stdout=log, timeout_s=timeout_s, what="trace store", fixed=False)
+    grpc_port, http_port, web = ports["grpc"], ports.get("otlp_http"), ports.get("web")
     handle = TraceStoreProcess(
         process, Path(db_path), f"http://127.0.0.1:{grpc_port}",
-        f"http://127.0.0.1:{http_port}/v1/traces" if http_port >= 0 else None,
-        f"http://127.0.0.1:{web}/" if web >= 0 else None,
+        f"http://127.0.0.1:{http_port}/v1/traces" if http_port is not None else None,
+        f"http://127.0.0.1:{web}/" if web is not None else None,
     )
     try:
-        _wait_serving(f"127.0.0.1:{grpc_port}", timeout_s, process)
+        wait_serving(f"127.0.0.1:{grpc_port}", timeout_s, process, service=SERVICE_NAME)
     except BaseException:
         handle.stop()
         raise
     return handle
-
-
-def _port_or_free(preferred: int) -> int:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", preferred))
-        except OSError:
-            sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_serving(address: str, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"trace store exited with code {process.returncode} while starting")
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=1.0)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.05)
-    raise RuntimeError(f"trace store at {address} was not SERVING within {timeout_s:.0f} s")
-
