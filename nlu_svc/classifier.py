@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from alice import taxonomy
-from nlu_svc import text as text_norm
+from alice.swedish import text as text_norm
 
 Array = npt.NDArray[np.float32]
 
@@ -277,7 +277,8 @@ class IntentClassifier:
         with np.load(model_dir / "lexical.npz") as data:
             _check_labels(data["labels"], model_dir / "lexical.npz")
             if str(data["fold"]) != fold_fingerprint():
-                raise ValueError("nlu_svc.text.fold changed since the model was trained: run scripts/train_nlu.py")
+                raise ValueError("alice.swedish.text.fold changed since the model was trained: "
+                                 "run scripts/train_nlu.py")
             lexical = LexicalModel(data["buckets"].astype(np.int64), data["weights"], data["bias"],
                                    int(data["bits"]))
         slug = embedder_slug(embedder_id) if embedder_id else ""

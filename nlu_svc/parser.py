@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from opentelemetry import metrics, trace
 
 from alice.runtime.errors import InvalidArgument
-from nlu_svc import routing, slots
+from alice.swedish import extract_slots, normalize
+from nlu_svc import routing
 from nlu_svc.classifier import Decision, IntentClassifier
 from nlu_svc.embedders import Vector
-from nlu_svc.text import normalize
 
 MAX_TEXT_CHARS = 2000
 DEFAULT_TIME_ZONE = "Europe/Stockholm"
@@ -126,9 +126,8 @@ class Parser:
             span.set_attribute("alice.nlu.used_embedding", decision.used_embedding)
             span.set_attribute("alice.nlu.multi_step", multi_step)
         with self._tracer.start_as_current_span("nlu.slots") as span:
-            candidates = slots.extract(trimmed, now)
-            found = slots.slots_for_intent(decision.intent, candidates)
-            missing = tuple(sorted(slots.required_slots(decision.intent) - found.keys()))
+            stated = extract_slots(decision.intent, trimmed, now)
+            found, missing = stated.slots, stated.missing
             route = routing.route_hint(decision.intent, abstained=decision.abstained, confident=decision.confident,
                                        missing_slots=missing, multi_step=multi_step)
             span.set_attribute("alice.nlu.slots", sorted(found))

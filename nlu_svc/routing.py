@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Collection
 
 from alice import taxonomy
-from nlu_svc.text import fold
+from alice.swedish.text import fold
 
 FAST = "fast"
 MICRO = "micro"

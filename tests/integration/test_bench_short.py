@@ -114,3 +114,6 @@ def test_nlu_kill_and_restart_are_real_events(mesh: LocalMesh, credentials: DevC
     during = summarize(phases["during"])
     assert during["n"] > 0 and during["errors_by_code"] == {}
     assert during["degradations"].get("NLU_FALLBACK", 0) > 0  # the router's rule-based fallback answered
+    # With the shared slot extraction the fallback runs tools itself: this mesh has no LLM to ask.
+    fallback_tools = [o for o in phases["during"] if "NLU_FALLBACK" in o.degradations and o.route == "fast" and o.tool]
+    assert fallback_tools and all(o.tool == o.expected_tool for o in fallback_tools)

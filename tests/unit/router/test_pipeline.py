@@ -11,6 +11,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Tracer
 
 from alice.cache.v1 import cache_service_pb2 as cache_pb
 from alice.llm.v1 import llm_service_pb2 as llm_pb
@@ -80,9 +83,11 @@ class Llm:
         self.down = down or set()
         self.tool = tool
         self.roles: list[int] = []
+        self.hints: list[int] = []
 
     async def select_tool(self, request: llm_pb.SelectToolRequest, timeout_s: float) -> llm_pb.SelectToolResponse:
         self.roles.append(request.role)
+        self.hints.append(request.hint.intent)
         assert request.tool_only  # the router asks only for the tool; slots come from the NLU
         if request.role in self.down:
             raise DOWN
@@ -114,9 +119,10 @@ def parsed(intent: Intent.ValueType, route: Route.ValueType, confidence: float =
     return nlu_pb.ParseResponse(intent=intent, confidence=confidence, route_hint=route, slots=slots_to_proto(slots))
 
 
-def pipeline(nlu: Any, cache: Any, llm: Any, tools: Any, max_share: float = 1.0) -> Pipeline:
+def pipeline(nlu: Any, cache: Any, llm: Any, tools: Any, max_share: float = 1.0,
+             tracer: Tracer | None = None) -> Pipeline:
     return Pipeline(nlu=nlu, cache=cache, llm=llm, tools=tools, quota=MicroQuota(max_share, 10),
-                    tracer=TracerProvider().get_tracer("test"), answer_version="t", nlu_timeout_s=0.5,
+                    tracer=tracer or TracerProvider().get_tracer("test"), answer_version="t", nlu_timeout_s=0.5,
                     cache_timeout_s=0.1, micro_timeout_s=2.0, planner_timeout_s=4.0, tool_timeout_s=1.0)
 
 
@@ -141,6 +147,39 @@ async def test_nlu_down_uses_the_rule_fallback_and_says_so() -> None:
     assert answer.degradations == ["NLU_FALLBACK"]
     assert (answer.route, answer.intent) == ("fast", "time.now")
     assert tools.calls == [("time.now", {})]
+
+
+@pytest.mark.parametrize(("text", "intent", "slots"), [
+    ("boka möte med Anna imorgon kl 14", "calendar.create_draft", {"start": "2026-03-11T14:00", "attendees": ["Anna"]}),
+    ("hur blir vädret i Gbg på fredag", "weather.lookup", {"city": "Göteborg", "date": "2026-03-13"}),
+], ids=["calendar", "weather"])
+async def test_nlu_down_fills_the_tool_from_the_fallback_slots_without_a_model(
+        text: str, intent: str, slots: dict[str, object]) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    cache, llm, tools = Cache(), Llm(), Tools()
+    p = pipeline(Nlu(error=DOWN), cache, llm, tools, tracer=provider.get_tracer("test"))
+    answer = await p.ask(ask(text))
+    assert (answer.route, answer.intent, answer.slots, answer.degradations) == ("fast", intent, slots, ["NLU_FALLBACK"])
+    assert tools.calls == [(intent, slots)] and answer.tool_call == (intent, slots)
+    assert llm.roles == []
+    assert cache.stored == []  # a degraded answer is never cached
+    nlu_span = next(s for s in exporter.get_finished_spans() if s.name == "router.nlu")
+    assert [e.attributes for e in nlu_span.events if e.name == "alice.fallback"] == [
+        {"alice.fallback": "nlu_rules", "alice.error": "UNAVAILABLE"}]
+    assert nlu_span.attributes is not None
+    assert (nlu_span.attributes["alice.nlu.fallback"], nlu_span.attributes["alice.intent"],
+            nlu_span.attributes["alice.route"]) == (True, intent, "fast")
+
+
+async def test_nlu_down_and_a_slot_missing_asks_a_model_with_the_fallback_hint() -> None:
+    llm, tools = Llm(), Tools()
+    p = pipeline(Nlu(error=DOWN), Cache(), llm, tools)
+    answer = await p.ask(ask("sätt en timer"))
+    assert llm.roles == [llm_pb.MODEL_ROLE_MICRO] and llm.hints == [Intent.INTENT_TIMER_SET]
+    assert (answer.route, answer.degradations) == ("micro", ["NLU_FALLBACK"])
+    assert tools.calls == [("timer.set", {"duration_s": 300})]
 
 
 async def test_cache_down_is_bypassed() -> None:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nlu_svc.slots import SlotCandidates, extract, required_slots, slots_for_intent
+from alice.swedish.slots import SlotCandidates, extract, required_slots, slots_for_intent
 
 TZ = ZoneInfo("Europe/Stockholm")
 NOW = dt.datetime(2026, 3, 10, 9, 0, tzinfo=TZ)

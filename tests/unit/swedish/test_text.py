@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from nlu_svc.text import fold, normalize, surface_forms, tokens
+from alice.swedish.text import fold, normalize, surface_forms, tokens
 
 
 @pytest.mark.parametrize(
