@@ -172,7 +172,7 @@ class FaultSchedule:
                 await asyncio.to_thread(mesh.redis.stop)
                 return f"redis-server on port {mesh.redis.port} stopped"
             await asyncio.to_thread(mesh.redis.start)
-            return f"redis-server started again on port {mesh.redis.port} (empty: no persistence)"
+            return f"redis-server started again on port {mesh.redis.port} (its append-only file restores the data)"
         if event.action == "kill":
             pid = mesh.processes[event.target].process.pid
             await asyncio.to_thread(mesh.stop_service, event.target, signal.SIGKILL)

@@ -74,8 +74,11 @@ class RedisServer:
                 redis_server_binary(),
                 "--port", str(self.port),
                 "--bind", self.host,
+                # Durable like the Kubernetes Redis (k8s/base/redis.yaml): calendars, drafts and memories survive
+                # a restart. appendfsync everysec: at most one second of writes at risk on a crash.
                 "--save", "",
-                "--appendonly", "no",
+                "--appendonly", "yes",
+                "--appendfsync", "everysec",
                 "--dir", str(self.workdir),
                 "--protected-mode", "yes",
                 "--loglevel", "warning",

@@ -4,7 +4,8 @@ What "answers continue" means here: every request gets an OK reply before its de
 requests that need no stored user data (weather, clock, greetings) get valid answers throughout; requests that
 read a user's stored data (calendar, memory) get the router's honest "cannot reach your data" reply marked
 TOOL_UNAVAILABLE while Redis is down. The cache cannot hit while Redis is down (it answers fast misses and
-drops stores), and serves hits again once Redis is back (empty: no persistence).
+drops stores), and serves hits again once Redis is back; what users stored before the stop is still there
+(append-only file, as in Kubernetes).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def test_redis_stop_and_start_under_load(mesh: LocalMesh) -> None:
     items = standard_items((*SHARED, *PERSONAL), per_intent=12)
     for item in items[:20]:  # warm the cache, so "before" has hits to lose
         ask(mesh, credentials, item.text, item.user)
+    booked = ask(mesh, credentials, "boka möte med Zlatan imorgon kl 16", "u23")
+    assert "Zlatan" in booked.answer and "TOOL_UNAVAILABLE" not in booked.degradations, booked
 
     run = run_with_faults(mesh, credentials, items, rate=8, duration_s=12, faults="stop-redis@3s,start-redis@7s")
 
@@ -83,3 +86,5 @@ def test_redis_stop_and_start_under_load(mesh: LocalMesh) -> None:
     assert again.cache_tier == CacheTier.CACHE_TIER_L1_EXACT
     memory = next(item for item in items if item.intent == "memory.query")
     assert ask(mesh, credentials, memory.text, memory.user).answer != messages.TOOL_STORAGE_UNAVAILABLE
+    # No data lost: the draft booked before the stop is still in the user's calendar.
+    assert "Zlatan" in ask(mesh, credentials, "vad har jag inbokat imorgon", "u23").answer
