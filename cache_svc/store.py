@@ -219,7 +219,10 @@ class RedisStore:
                 pipe.sadd(index, key)
                 pipe.pexpire(index, int(index_ttl_s * 1000))
             for write in vectors:
-                pipe.execute_command("VADD", write.set_key, "FP32", write.vector, write.element, "CAS",
+                # No CAS: Redis 8.2.3 replays a VADD ... CAS from the append-only file on a client that may not
+                # block and aborts at start (aof.c:1656 assertion, reproduced here), so a durable Redis could
+                # not restart. The buckets hold at most a few hundred vectors; the insert is cheap in-line.
+                pipe.execute_command("VADD", write.set_key, "FP32", write.vector, write.element,
                                      "SETATTR", write.attributes)
                 # The set lives as long as its newest entry; older elements are pruned when found expired.
                 pipe.pexpire(write.set_key, max(1, int(ttl_s * 1000)))

@@ -374,6 +374,38 @@ async def test_redis_down_gives_fast_misses_and_recovers(make_telemetry: Callabl
         redis_server.close()
 
 
+async def test_semantic_entries_survive_a_redis_restart(make_telemetry: Callable[[str], Telemetry]) -> None:
+    """The local Redis keeps an append-only file (as in k8s); replaying our VADDs must not crash it at start.
+
+    Redis 8.2.3 aborts when it replays `VADD ... CAS` from the file (a client that may not block), which the
+    store used to send; this restarts Redis after an L2 store and asks the paraphrase again.
+    """
+    redis_server = RedisServer().start()
+    app, channel, stub = await start(redis_server.url, make_telemetry("alice-cache-restart"),
+                                     CACHE_REDIS_BACKOFF_MIN_S="0.05", CACHE_REDIS_BACKOFF_MAX_S="0.2",
+                                     CACHE_REDIS_HEALTH_INTERVAL_S="0.05")
+    try:
+        await stub.Store(pb.StoreRequest(query=query(tx.INTENT_INFO_QUERY, "Vad är huvudstaden i Peru?",
+                                                     embedding=vector(1)), answer=answer("Lima")))
+        for seed in range(10, 40):  # more entries in the same buckets: inserts into a populated HNSW graph
+            await stub.Store(pb.StoreRequest(query=query(tx.INTENT_INFO_QUERY, f"Vad är huvudstaden i land {seed}?",
+                                                         embedding=vector(seed)), answer=answer(f"Stad {seed}")))
+        await asyncio.sleep(1.2)  # appendfsync everysec
+        redis_server.stop()
+        redis_server.start()
+        for _ in range(100):
+            if (await stub.Stats(pb.StatsRequest())).redis_up:
+                break
+            await asyncio.sleep(0.05)
+        paraphrase = await stub.Lookup(pb.LookupRequest(query=query(
+            tx.INTENT_INFO_QUERY, "vilken stad är huvudstad i Peru", embedding=vector(2, 0.05, base=1))))
+        assert paraphrase.hit and paraphrase.tier == types_pb2.CACHE_TIER_L2_SEMANTIC
+        assert paraphrase.answer.text == "Lima"
+    finally:
+        await stop(app, channel)
+        redis_server.close()
+
+
 def _alias(text: str, user: str, day: int = 10) -> pb.LookupRequest:
     q = pb.CacheQuery(text=text, user_id=user, answer_version="v1",
                       reference_date=types_pb2.LocalDate(year=2026, month=3, day=day))
