@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from alice.bench.stats import NOT_ANSWERS
 from alice.cli.ask import CallAuth, add_auth_args, build_request, reply_dict
 from alice.cli.common import add_target_args, emit, latency_summary, local_or_target, read_jsonl, reference_time
 from alice.cli.scoring import ToolScore, format_table
@@ -51,7 +52,8 @@ async def _evaluate(target: str, items: list[dict[str, Any]], args: argparse.Nam
                 continue
             elapsed = (time.perf_counter() - started) * 1000
             data = reply_dict(reply)
-            ok = bool(data["answer"]) and elapsed <= args.timeout * 1000
+            # The same rule as the bench: an honest "cannot answer now" is a reply, not a valid answer.
+            ok = bool(data["answer"]) and data["answer"] not in NOT_ANSWERS and elapsed <= args.timeout * 1000
             answered += ok
             latencies.append(elapsed)
             by_route[data["route"] or "unknown"].append(elapsed)
