@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import itertools
 import random
@@ -24,7 +25,11 @@ from alice.runtime.stats import percentile
 from alice.taxonomy import TaxonomyError, intent_name, route_name, tier_name
 
 CHANNELS = 4
-"""HTTP/2 connections the bench spreads its requests over (one connection caps concurrent streams)."""
+"""HTTP/2 connections the open loop spreads its requests over (one connection caps concurrent streams)."""
+CONNECT_TIMEOUT_S = 5.0
+"""How long the connections may take before the run starts anyway (a router that is down gives UNAVAILABLE)."""
+CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)
+"""Each channel its own connection: by default gRPC shares one connection among channels with the same target."""
 
 
 def poisson_arrivals(rate: float, seed: int) -> Iterator[float]:
@@ -92,6 +97,7 @@ def _parse_reply(reply: pb.AskResponse) -> dict[str, object]:
         "tool": tool,
         "cache_tier": safe(tier_name, reply.cache_tier) or None,
         "degradations": tuple(pb.Degradation.Name(d).removeprefix("DEGRADATION_") for d in reply.degradations),
+        "server_ms": reply.latency.total_ms if reply.HasField("latency") else None,
     }
 
 
@@ -141,10 +147,15 @@ class Runner:
         loop = asyncio.get_running_loop()
         t0 = loop.time() if t0 is None else t0
         started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        channels = [grpc.aio.insecure_channel(self.target) for _ in range(CHANNELS)]
+        # Closed loop: one connection per worker, as independent clients (and k6's virtual users) have.
+        count = CHANNELS if self.plan.rate is not None else self.plan.concurrency or 1
+        channels = [grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS) for _ in range(count)]
         stubs = [pb_grpc.RouterServiceStub(channel) for channel in channels]
         drawer = asyncio.create_task(self._draw(t0))
         try:
+            # Connected before the first request, so no request's latency includes a TCP and HTTP/2 handshake.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(c.channel_ready() for c in channels)), CONNECT_TIMEOUT_S)
             delay = t0 - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -193,32 +204,37 @@ class Runner:
         async def worker(number: int) -> None:
             stub = stubs[number % len(stubs)]
             for item in source:
-                due = loop.time()
-                if self.plan.duration_s is not None and due - t0 >= self.plan.duration_s:
+                if self.plan.duration_s is not None and loop.time() - t0 >= self.plan.duration_s:
                     return
-                await self._send(stub, item, t0, due)
+                await self._send(stub, item, t0)
 
         await asyncio.gather(*(worker(n) for n in range(concurrency)))
 
-    async def _send(self, stub: pb_grpc.RouterServiceAsyncStub, item: TrafficItem, t0: float, due: float) -> None:
+    async def _send(self, stub: pb_grpc.RouterServiceAsyncStub, item: TrafficItem, t0: float,
+                    due: float | None = None) -> None:
+        """Send one request and record its outcome.
+
+        Open loop: latency and deadline count from `due` (a late send gets no extra time). Closed loop (`due`
+        None): from just before the call to just after the reply, the window k6's grpc_req_duration times.
+        """
         loop = asyncio.get_running_loop()
         index = next(self._index)
         self.progress.sent += 1
         deadline_ms = self.plan.deadline_s * 1000
         request = build_request(item.text, item.user, item.session, self.plan.now, self.plan.tz)
-        # The deadline counts from when the request was due, so a late send does not get extra time.
-        timeout = max(0.001, due + self.plan.deadline_s - loop.time())
-        fields: dict[str, object] = {}
+        metadata = bearer_metadata(self.bearer(item.user)) if self.bearer is not None else None
+        start = loop.time() if due is None else due
+        timeout = max(0.001, start + self.plan.deadline_s - loop.time())
+        reply: pb.AskResponse | None = None
         try:
-            metadata = bearer_metadata(self.bearer(item.user)) if self.bearer is not None else None
             reply = await stub.Ask(request, timeout=timeout, metadata=metadata)
             code = "OK"
-            fields = _parse_reply(reply)
         except grpc.aio.AioRpcError as error:
             code = error.code().name
-        latency_ms = (loop.time() - due) * 1000
+        latency_ms = (loop.time() - start) * 1000
+        fields = _parse_reply(reply) if reply is not None else {}
         self.progress.done.append(Outcome(
             index=index, item_id=item.id, user=item.user, expected_intent=item.intent, expected_tool=item.tool,
-            sent_s=due - t0, latency_ms=latency_ms, code=code, deadline_ms=deadline_ms,
+            sent_s=start - t0, latency_ms=latency_ms, code=code, deadline_ms=deadline_ms,
             **fields,  # type: ignore[arg-type]
         ))

@@ -49,6 +49,8 @@ class Outcome:
     tool: str | None = None
     cache_tier: str | None = None
     degradations: tuple[str, ...] = ()
+    server_ms: float | None = None
+    """The router's own time for the request (its reply's latency.total_ms); the rest is network and client."""
 
     @property
     def ok(self) -> bool:

@@ -8,18 +8,19 @@ import asyncio
 import contextlib
 import dataclasses
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from alice.bench.faults import FaultError, FaultSchedule, parse_faults
-from alice.bench.k6compare import compare, run_k6
-from alice.bench.knee import find_knee
+from alice.bench.faults import FaultError, FaultFailed, FaultSchedule, parse_faults
+from alice.bench.k6compare import cpu_ms_per_request, k6_report, k6_table, run_k6, run_order
+from alice.bench.knee import find_knee, rotate
 from alice.bench.monitor import ProcessSampler, StatusPoller
 from alice.bench.report import default_report_dir, ordered, terminal_report, write_report
 from alice.bench.runner import Plan, Runner, RunResult
 from alice.bench.slo import REPO_ROOT, STANDARD_SLO, Objective, SloError, check_slo, load_slo
-from alice.bench.stats import PHASES, offered_rate, split_phases, summarize
+from alice.bench.stats import PHASES, Outcome, offered_rate, split_phases, summarize
 from alice.bench.traffic import load_traffic
 from alice.cli.common import DEFAULT_TZ, emit, reference_time
 from alice.local.mesh import SERVICES, LocalMesh
@@ -63,7 +64,10 @@ def register(commands: Any) -> None:
     bench.add_argument("--soak", type=float, metavar="MINUTES",
                        help="run this long (wrapping the file), sampling each process's RSS and open fds")
     bench.add_argument("--k6", action="store_true",
-                       help="also run benchmarks/k6/router.js at the same --concurrency; print both percentiles")
+                       help="also run benchmarks/k6/router.js at the same --concurrency on the same request "
+                            "sequence, in runs of --duration alternating with the bench's; print both percentiles")
+    bench.add_argument("--k6-rounds", type=int, default=6,
+                       help="with --k6: runs of each client, in the order alice k6 k6 alice ... (default 6)")
     _common(bench)
     bench.set_defaults(run=run_bench)
     verify = commands.add_parser("verify", help="the standard bench against the committed SLO file (exit 1 on a miss)")
@@ -110,6 +114,8 @@ def run_bench(args: argparse.Namespace) -> int:
         return _fail("--fault acts on the local mesh's processes; leave out --target")
     if args.k6 and not args.concurrency:
         return _fail("--k6 compares closed loops: give --concurrency")
+    if args.k6 and args.k6_rounds < 1:
+        return _fail("--k6-rounds must be at least 1")
     try:
         items, problems = load_traffic(args.data)
     except OSError as error:
@@ -136,12 +142,14 @@ def run_bench(args: argparse.Namespace) -> int:
     with _mesh(args.target, folder, args.credentials, warm_date) as (router, mesh, creds):
         result, extras = asyncio.run(_bench(router, mesh, creds, plan, args, objectives, faults, folder))
     slo_table, passed = check_slo(objectives, result)
+    passed = passed and not result.get("faults_failed", False)
     result.update(slo=slo_table, passed=passed)
     result = ordered(result)
     result["report_dir"] = str(folder)
     write_report(folder, result, extras["outcomes"], _target(objectives, "latency_ms.p95"),
                  _target(objectives, "cache_hit_rate"), extras["event_times"], extras["process_samples"])
-    human = "\n".join([terminal_report(result), f"report: {folder}/"])
+    human = "\n".join([terminal_report(result), *([k6_table(result["k6"])] if "k6" in result else []),
+                       f"report: {folder}/"])
     emit(result, args.json, human)
     return 0 if passed else 1
 
@@ -168,13 +176,32 @@ async def _bench(router: str, mesh: LocalMesh | None, creds: DevCredentials | No
         extra_result["knee"] = knee
         # The headline KPIs are those of the highest sustainable step.
         plan = dataclasses.replace(plan, rate=knee["highest_sustainable_rate"] or 0.25, concurrency=None)
+    k6_order: list[str] = []
+    k6_runs: list[list[Outcome]] = []
+    k6_notes: list[dict[str, Any]] = []
     if args.k6:
-        # Warm the cache with one pass so neither measured run pays for the other's misses.
-        await Runner(router, plan, progress=progress, bearer=bearer).run()
+        # Warm the cache with one pass over the file, so no measured run pays for another's misses. Each client
+        # then walks the file's sequence from its first request, every run continuing where that client's last
+        # run ended: both send the same requests in the same order, as one long run would.
+        await Runner(router, dataclasses.replace(plan, duration_s=None, loop=False), progress=progress,
+                     bearer=bearer).run()
         tokens = {item.user: creds.bearer_for(item.user) for item in plan.items} if creds is not None else {}
-        k6 = await asyncio.to_thread(run_k6, router, args.data, plan.concurrency or 1, plan.duration_s or 30.0,
-                                     plan.now, plan.tz, plan.deadline_s, folder, tokens)
-        extra_result["k6"] = k6
+        k6_order = run_order(args.k6_rounds)
+        sent = {"alice": 0, "k6": 0}
+        for number, client in enumerate(k6_order[:-1], start=1):  # the last is the main run below
+            run_plan = rotate(plan, sent[client])
+            if client == "k6":
+                outcomes, note = await asyncio.to_thread(
+                    run_k6, router, run_plan.items, plan.concurrency or 1, plan.duration_s or 30.0, plan.now,
+                    plan.tz, plan.deadline_s, folder, tokens, f"k6-run{number}")
+            else:
+                cpu = time.process_time()
+                outcomes = (await Runner(router, run_plan, progress=progress, bearer=bearer).run()).outcomes
+                note = {"client_cpu_ms_per_request": cpu_ms_per_request(time.process_time() - cpu, len(outcomes))}
+            sent[client] += max((o.index for o in outcomes), default=-1) + 1
+            k6_runs.append(outcomes)
+            k6_notes.append(note)
+        plan = rotate(plan, sent["alice"])
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.2
     poller = StatusPoller(router, creds.api_key() if creds is not None else None)
@@ -191,9 +218,16 @@ async def _bench(router: str, mesh: LocalMesh | None, creds: DevCredentials | No
 
         sampler = ProcessSampler(pids)
         background.append(loop.create_task(sampler.run(t0)))
+    cpu = time.process_time()
     run = await Runner(router, plan, progress=progress, bearer=bearer).run(t0)
+    if k6_order:
+        k6_runs.append(run.outcomes)
+        k6_notes.append({"client_cpu_ms_per_request": cpu_ms_per_request(time.process_time() - cpu, len(run.outcomes))})
+        extra_result["k6"] = k6_report(k6_order, k6_runs, k6_notes)
     if fault_task is not None:
-        with contextlib.suppress(TimeoutError):
+        # A fault that could not be applied (a restart that found its port taken, a crashed redis-server) is in
+        # schedule.log and fails the run below; the report is still written.
+        with contextlib.suppress(TimeoutError, FaultFailed):
             await asyncio.wait_for(asyncio.shield(fault_task), timeout=1.0)
         fault_task.cancel()
         await asyncio.gather(fault_task, return_exceptions=True)
@@ -221,12 +255,11 @@ async def _bench(router: str, mesh: LocalMesh | None, creds: DevCredentials | No
         "breakers": poller.summary(),
         **extra_result,
     }
-    if "k6" in result:
-        result["k6"]["compare"] = compare(summary["latency_ms"], result["k6"]["latency_ms"])
     if schedule is not None:
         times = schedule.event_times()
         phases = split_phases(run.outcomes, times)
         result["faults"] = schedule.log
+        result["faults_failed"] = schedule.failed
         result["phases"] = {phase: summarize(phases[phase]) for phase in PHASES}
         extras["event_times"] = times
     if sampler is not None:
