@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import itertools
 import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,48 +170,23 @@ class EmbeddedLlama:
         grammar = self._grammar(request.json_schema) if request.json_schema is not None else None
         is_eog = self._llama_cpp.llama_vocab_is_eog
         vocab = llm._model.vocab
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pieces: list[str] = []
-        output_tokens = 0
-        finish = "stop"
         started = time.monotonic()
-        first: float | None = None
         generator = llm.generate(tokens, temp=max(request.temperature, 0.0), repeat_penalty=1.0, grammar=grammar)
         try:
-            for token in generator:
-                now = time.monotonic()
-                if first is None:
-                    first = now
-                if is_eog(vocab, token):
-                    break
-                output_tokens += 1
-                piece = decoder.decode(llm.detokenize([token]))
-                if piece:
-                    pieces.append(piece)
-                    emit(piece)
-                if output_tokens >= request.max_tokens:
-                    finish = "length"
-                    break
-                if cancel.is_set():
-                    finish = "cancelled"
-                    break
-                if request.deadline is not None and now > request.deadline:
-                    raise DeadlineExceeded(f"deadline passed after {output_tokens} generated tokens")
+            out = _emit_tokens(
+                llm, itertools.takewhile(lambda t: not is_eog(vocab, t), generator), request, cancel, emit
+            )
         finally:
             generator.close()
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            pieces.append(tail)
-            emit(tail)
         ended = time.monotonic()
         return Completion(
-            text="".join(pieces),
+            text=out.text,
             model=self._name,
             input_tokens=len(tokens),
-            output_tokens=output_tokens,
-            ttft_ms=((first or ended) - started) * 1000,
+            output_tokens=out.output_tokens,
+            ttft_ms=(out.first_at - started) * 1000,
             total_ms=(ended - started) * 1000,
-            finish_reason=finish,
+            finish_reason=out.finish,
             extra={"cached_tokens": float(cached)},
         )
 
@@ -272,25 +248,10 @@ class EmbeddedLlama:
             suffix = ""  # generated under the grammar
             is_eog = self._llama_cpp.llama_vocab_is_eog
             vocab = llm._model.vocab
-            utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-            for token in decoder.generate(grammar, lambda t: bool(is_eog(vocab, t))):
-                output_tokens += 1
-                piece = utf8.decode(llm.detokenize([token]))
-                if piece:
-                    pieces.append(piece)
-                    emit(piece)
-                if output_tokens >= request.max_tokens:
-                    finish = "length"
-                    break
-                if cancel.is_set():
-                    finish = "cancelled"
-                    break
-                if request.deadline is not None and time.monotonic() > request.deadline:
-                    raise DeadlineExceeded(f"deadline passed after {output_tokens} output tokens")
-            tail = utf8.decode(b"", final=True)
-            if tail:
-                pieces.append(tail)
-                emit(tail)
+            generated = decoder.generate(grammar, lambda t: bool(is_eog(vocab, t)))
+            out = _emit_tokens(llm, generated, request, cancel, emit, output_tokens)
+            pieces.append(out.text)
+            output_tokens, finish = out.output_tokens, out.finish
             full_passes = grammar.full_passes
         if suffix and finish == "stop":
             pieces.append(suffix)
@@ -308,6 +269,57 @@ class EmbeddedLlama:
             extra={"cached_tokens": float(cached), "model_steps": float(decoder.steps),
                    "grammar_full_passes": float(full_passes)},
         )
+
+
+@dataclass(frozen=True)
+class _Emitted:
+    """What `_emit_tokens` streamed."""
+
+    text: str
+    output_tokens: int  # including those counted before the call
+    finish: str  # "stop", "length" or "cancelled"
+    first_at: float  # monotonic time of the first token, or of the end if there was none
+
+
+def _emit_tokens(
+    llm: Any,
+    tokens: Iterator[int],
+    request: ChatRequest,
+    cancel: threading.Event,
+    emit: Callable[[Event | BaseException], None],
+    output_tokens: int = 0,
+) -> _Emitted:
+    """Detokenize and emit `tokens` (which end at end-of-generation) as they come, until the request's token
+    limit (which counts the `output_tokens` already output), cancellation, or its deadline (an error)."""
+    # Incremental, so a character split across tokens is emitted once it is complete.
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pieces: list[str] = []
+    finish = "stop"
+    first: float | None = None
+    for token in tokens:
+        now = time.monotonic()
+        if first is None:
+            first = now
+        output_tokens += 1
+        piece = utf8.decode(llm.detokenize([token]))
+        if piece:
+            pieces.append(piece)
+            emit(piece)
+        if output_tokens >= request.max_tokens:
+            finish = "length"
+            break
+        if cancel.is_set():
+            finish = "cancelled"
+            break
+        if request.deadline is not None and now > request.deadline:
+            raise DeadlineExceeded(f"deadline passed after {output_tokens} output tokens")
+    if first is None:
+        first = time.monotonic()
+    tail = utf8.decode(b"", final=True)
+    if tail:
+        pieces.append(tail)
+        emit(tail)
+    return _Emitted("".join(pieces), output_tokens, finish, first)
 
 
 def _gbnf_literal(text: str) -> str:
