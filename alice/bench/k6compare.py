@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 import resource
@@ -48,9 +49,9 @@ def run_k6(target: str, items: Sequence[TrafficItem], concurrency: int, duration
     """k6 at `concurrency` VUs (closed loop) for `duration_s` over `items` in order; its requests as Outcomes.
 
     Files in `out_dir`: `{name}-requests.json` (the items as k6 reads them), `{name}-samples.csv` (k6's
-    per-request rows), `{name}-summary.json`, `{name}.log`. `tokens` maps users to bearer tokens (written to a
-    0600 file k6 reads; removed afterwards). The second value: k6's exit code, its own percentiles and the CPU
-    time it took per request.
+    per-request rows), `{name}-outcomes.jsonl` (those rows as outcomes), `{name}-summary.json`, `{name}.log`.
+    `tokens` maps users to bearer tokens (written to a 0600 file k6 reads; removed afterwards). The second
+    value: k6's exit code, its own percentiles and the CPU time it took per request.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = out_dir / f"{name}-summary.json"
@@ -85,8 +86,17 @@ def run_k6(target: str, items: Sequence[TrafficItem], concurrency: int, duration
         raise RuntimeError(f"k6 exited {process.returncode} without its output: {process.stderr[-800:]}")
     with samples.open(encoding="utf-8", newline="") as handle:
         outcomes = parse_samples(handle, items, deadline_s)
+    write_outcomes(out_dir / f"{name}-outcomes.jsonl", outcomes)
     return outcomes, {"exit_code": process.returncode, "own_summary": k6_percentiles(summary.read_text()),
                       "client_cpu_ms_per_request": cpu_ms_per_request(cpu_s, len(outcomes))}
+
+
+def write_outcomes(path: Path, outcomes: Iterable[Outcome]) -> None:
+    """One JSON line per request (as outcomes.jsonl), so every run of either client can be looked at again."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for outcome in outcomes:
+            handle.write(json.dumps(dataclasses.asdict(outcome), ensure_ascii=False) + "\n")
 
 
 def cpu_ms_per_request(cpu_s: float, requests: int) -> float:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from alice.bench.faults import FaultError, FaultFailed, FaultSchedule, parse_faults
-from alice.bench.k6compare import cpu_ms_per_request, k6_report, k6_table, run_k6, run_order
+from alice.bench.k6compare import cpu_ms_per_request, k6_report, k6_table, run_k6, run_order, write_outcomes
 from alice.bench.knee import find_knee, rotate
 from alice.bench.monitor import ProcessSampler, StatusPoller
 from alice.bench.report import default_report_dir, ordered, terminal_report, write_report
@@ -198,6 +198,7 @@ async def _bench(router: str, mesh: LocalMesh | None, creds: DevCredentials | No
                 cpu = time.process_time()
                 outcomes = (await Runner(router, run_plan, progress=progress, bearer=bearer).run()).outcomes
                 note = {"client_cpu_ms_per_request": cpu_ms_per_request(time.process_time() - cpu, len(outcomes))}
+                write_outcomes(folder / f"alice-run{number}-outcomes.jsonl", outcomes)
             sent[client] += max((o.index for o in outcomes), default=-1) + 1
             k6_runs.append(outcomes)
             k6_notes.append(note)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from alice.bench.k6compare import (
     parse_samples,
     run_order,
     side_summary,
+    write_outcomes,
 )
 from alice.bench.stats import Outcome
 from alice.bench.traffic import TrafficItem
@@ -146,3 +148,11 @@ def test_difference_is_relative_to_alice(alice: float, k6: float, expected: floa
     assert diff_pct(alice, k6) == expected
     assert compare({"p50": alice, "p95": alice, "p99": alice}, {"p50": k6, "p95": k6, "p99": k6})["p95"]["diff_pct"] \
         == expected
+
+
+def test_outcomes_are_written_one_line_each_into_a_new_folder(tmp_path: Path) -> None:
+    path = tmp_path / "report" / "alice-run1-outcomes.jsonl"
+    write_outcomes(path, [_outcome(0, 20.0, 15.0), _outcome(1, 5000.0, code="DEADLINE_EXCEEDED")])
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(row["index"], row["code"], row["server_ms"]) for row in rows] == [(0, "OK", 15.0),
+                                                                              (1, "DEADLINE_EXCEEDED", None)]
