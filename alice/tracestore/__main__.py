@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from alice.runtime.config import ConfigError
@@ -18,6 +19,8 @@ def main() -> int:
         print(f"trace store: {error}", file=sys.stderr)
         return 2
     setup_logging("alice-tracestore", config.log_level, config.log_format)
+    if config.nice:
+        os.nice(config.nice)  # the process only: `start(config)` in a test process leaves that one alone
     asyncio.run(serve(config))
     return 0
 

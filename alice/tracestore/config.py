@@ -35,6 +35,9 @@ class TraceStoreConfig:
     log_format: str = "text"
     port_file: Path | None = None
     """ALICE_PORT_FILE: where the store reports the ports it bound (see `ServiceHost.announce`)."""
+    nice: int = 10
+    """TRACESTORE_NICE: how much `python -m alice.tracestore` lowers its CPU priority (0-19). The store shares
+    the machine with the services it observes; its writing should wait for their requests, not compete."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> TraceStoreConfig:
@@ -58,6 +61,7 @@ class TraceStoreConfig:
             log_level=read.text("LOG_LEVEL", "INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
             log_format=read.text("LOG_FORMAT", "text", choices=("json", "text")),
             port_file=read.path(PORT_FILE_ENV),
+            nice=read.integer("TRACESTORE_NICE", 10, minimum=0, maximum=19),
         )
 
 

@@ -79,31 +79,49 @@ def any_value(value: AnyValue, depth: int = 0) -> Any:
 
 
 def key_values(values: Sequence[KeyValue], depth: int = 0) -> dict[str, Any]:
-    return {item.key: any_value(item.value, depth) for item in values}
+    out: dict[str, Any] = {}
+    for item in values:
+        value = item.value
+        which = value.WhichOneof("value")
+        if which == "string_value":  # most attributes: read here rather than through any_value
+            text: str = value.string_value
+            out[item.key] = text if len(text) <= MAX_STRING else text[:MAX_STRING] + "…"
+        elif which in _SCALARS:
+            out[item.key] = getattr(value, which)
+        else:
+            out[item.key] = any_value(value, depth)
+    return out
 
 
-def _problem(span: Span) -> str | None:
-    if len(span.trace_id) != 16 or not any(span.trace_id):
-        return f"span {span.name!r}: trace_id must be 16 non-zero bytes (got {len(span.trace_id)})"
-    if len(span.span_id) != 8 or not any(span.span_id):
-        return f"span {span.name!r}: span_id must be 8 non-zero bytes (got {len(span.span_id)})"
-    if span.parent_span_id and len(span.parent_span_id) != 8:
-        return f"span {span.name!r}: parent_span_id must be empty or 8 bytes (got {len(span.parent_span_id)})"
-    if span.start_time_unix_nano == 0 or span.end_time_unix_nano < span.start_time_unix_nano:
-        return f"span {span.name!r}: needs a start time and an end time not before it"
+_SCALARS = frozenset({"bool_value", "int_value", "double_value"})
+_ZERO_TRACE, _ZERO_SPAN = bytes(16), bytes(8)
+
+
+def _problem(name: str, trace_id: bytes, span_id: bytes, parent_id: bytes, start: int, end: int) -> str | None:
+    if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
+        return f"span {name!r}: trace_id must be 16 non-zero bytes (got {len(trace_id)})"
+    if len(span_id) != 8 or span_id == _ZERO_SPAN:
+        return f"span {name!r}: span_id must be 8 non-zero bytes (got {len(span_id)})"
+    if parent_id and len(parent_id) != 8:
+        return f"span {name!r}: parent_span_id must be empty or 8 bytes (got {len(parent_id)})"
+    if start == 0 or end < start:
+        return f"span {name!r}: needs a start time and an end time not before it"
     return None
 
 
 def convert(request: trace_service_pb2.ExportTraceServiceRequest) -> Conversion:
     """Flatten an export into SpanRecords; invalid spans are counted and described, not stored."""
     result = Conversion()
+    store = result.spans.append
     for resource_spans in request.resource_spans:
         resource = key_values(resource_spans.resource.attributes)
         service = str(resource.get("service.name") or UNKNOWN_SERVICE)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope.name
             for span in scope_spans.spans:
-                problem = _problem(span)
+                trace_id, span_id, parent_id = span.trace_id, span.span_id, span.parent_span_id
+                start, end = span.start_time_unix_nano, span.end_time_unix_nano
+                problem = _problem(span.name, trace_id, span_id, parent_id, start, end)
                 if problem is not None:
                     result.rejected += 1
                     result.problems.append(problem)
@@ -111,18 +129,18 @@ def convert(request: trace_service_pb2.ExportTraceServiceRequest) -> Conversion:
                 attributes = key_values(span.attributes)
                 if scope:
                     attributes.setdefault("otel.scope.name", scope)
-                parent = span.parent_span_id.hex() if any(span.parent_span_id) else ""
-                result.spans.append(SpanRecord(
-                    trace_id=span.trace_id.hex(),
-                    span_id=span.span_id.hex(),
-                    parent_id=parent,
+                status = span.status
+                store(SpanRecord(
+                    trace_id=trace_id.hex(),
+                    span_id=span_id.hex(),
+                    parent_id=parent_id.hex() if parent_id and parent_id != _ZERO_SPAN else "",
                     service=service,
                     name=span.name or "(unnamed)",
                     kind=_KINDS.get(span.kind, "UNSPECIFIED"),
-                    start_ns=span.start_time_unix_nano,
-                    end_ns=span.end_time_unix_nano,
-                    status_code=_STATUSES.get(span.status.code, "UNSET"),
-                    status_message=span.status.message,
+                    start_ns=start,
+                    end_ns=end,
+                    status_code=_STATUSES.get(status.code, "UNSET"),
+                    status_message=status.message,
                     attributes=attributes,
                     events=[{"name": event.name, "time_ns": event.time_unix_nano,
                              "attributes": key_values(event.attributes)} for event in span.events],
@@ -140,10 +158,18 @@ def _response(conversion: Conversion) -> trace_service_pb2.ExportTraceServiceRes
 
 class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
     """The OTLP/gRPC TraceService. Registered with a raw-bytes request handler (see `add_to_server`) so that
-    a malformed message gets INVALID_ARGUMENT here instead of gRPC's generic deserialisation error."""
+    a malformed message gets INVALID_ARGUMENT here instead of gRPC's generic deserialisation error.
 
-    def __init__(self, sink: SpanSink) -> None:
+    Exports arriving within `gather_s` of each other are written in one transaction: the router's, the NLU's
+    and the cache's batches touch the same traces, and each trace summary is then recomputed once instead of
+    once per service. Every export still gets its answer only once its spans are stored (or UNAVAILABLE).
+    """
+
+    def __init__(self, sink: SpanSink, gather_s: float = 0.1) -> None:
         self._sink = sink
+        self._gather_s = gather_s
+        self._pending: list[tuple[list[SpanRecord], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def Export(self, request: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
@@ -154,13 +180,36 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
         conversion = convert(message)
         if conversion.rejected:
             log.warning("OTLP export: %s", conversion.error_message())
-        try:
-            # SQLite blocks: the insert runs on a worker thread so the receiver keeps answering.
-            await asyncio.to_thread(self._sink.insert, conversion.spans)
-        except sqlite3.OperationalError as error:
-            # Retryable for the exporter (locked or full database); its BatchSpanProcessor retries or drops.
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"trace store cannot write: {error}")
+        if conversion.spans:
+            try:
+                await self._store(conversion.spans)
+            except sqlite3.OperationalError as error:
+                # Retryable for the exporter (locked or full database); its BatchSpanProcessor retries or drops.
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"trace store cannot write: {error}")
         return _response(conversion)
+
+    async def _store(self, spans: list[SpanRecord]) -> None:
+        stored = asyncio.get_running_loop().create_future()
+        self._pending.append((spans, stored))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        await stored
+
+    async def _write(self) -> None:
+        await asyncio.sleep(self._gather_s)
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                # SQLite blocks: the insert runs on a worker thread so the receiver keeps answering.
+                await asyncio.to_thread(self._sink.insert, [span for spans, _ in batch for span in spans])
+            except Exception as error:  # not swallowed: every export of the batch raises it
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_exception(error)
+            else:
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_result(None)
 
 
 def add_to_server(receiver: TraceReceiver, server: grpc.aio.Server) -> None:

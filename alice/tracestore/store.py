@@ -233,8 +233,8 @@ class TraceStore:
         if not spans:
             return 0
         rows = [(s.trace_id, s.span_id, s.parent_id, s.service, s.name, s.kind, s.start_ns, s.end_ns,
-                 s.status_code, s.status_message, json.dumps(s.attributes, ensure_ascii=False),
-                 json.dumps(s.events, ensure_ascii=False)) for s in spans]
+                 s.status_code, s.status_message, _json(s.attributes) if s.attributes else "{}",
+                 _json(s.events) if s.events else "[]") for s in spans]
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
@@ -244,8 +244,7 @@ class TraceStore:
                                "start_ns, end_ns, status_code, status_message, attributes, events) "
                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 inserted = db.total_changes - before
-                for trace_id in {s.trace_id for s in spans}:
-                    self._refresh(trace_id)
+                self._summarize(spans, all_new=inserted == len(rows))
                 self._span_count += inserted
                 self._enforce_retention()
                 db.execute("COMMIT")
@@ -255,31 +254,62 @@ class TraceStore:
                 raise
         return inserted
 
-    def _refresh(self, trace_id: str) -> None:
-        """Recompute one trace's summary row from its spans."""
+    def _summarize(self, spans: Sequence[SpanRecord], *, all_new: bool) -> None:
+        """Bring the summaries of the traces these new spans belong to up to date.
+
+        Merged from the stored summary and the new spans where that is exact: a trace seen for the first time
+        (all its spans are here), or a root without a parent known among the candidates (nothing outranks it
+        but an earlier root without a parent). Otherwise, and when some spans were duplicates, recomputed from
+        the stored spans (`_refresh`).
+        """
+        by_trace: dict[str, list[SpanRecord]] = {}
+        for span in spans:
+            by_trace.setdefault(span.trace_id, []).append(span)
+        recompute = list(by_trace)
+        if all_new:
+            recompute, merged = [], []
+            for chunk in _chunks(list(by_trace), 500):
+                stored = {row[0]: row[1:] for row in self._db.execute(
+                    "SELECT t.trace_id, t.start_ns, t.end_ns, t.span_count, t.error_count, t.services, "
+                    "t.root_span_id, t.root_service, t.root_name, t.root_status, t.route, r.parent_id, r.start_ns "
+                    "FROM traces AS t LEFT JOIN spans AS r ON r.trace_id = t.trace_id AND r.span_id = t.root_span_id "
+                    f"WHERE t.trace_id IN ({','.join('?' * len(chunk))})", chunk)}
+                for trace_id in chunk:
+                    summary = _merge(trace_id, stored.get(trace_id), by_trace[trace_id])
+                    if summary is None:
+                        recompute.append(trace_id)
+                    else:
+                        merged.append(summary)
+            self._db.executemany(_REPLACE_SUMMARY, merged)
+        for chunk in _chunks(recompute, 500):
+            self._refresh(chunk)
+
+    def _refresh(self, trace_ids: Sequence[str]) -> None:
+        """Recompute these traces' summary rows from their spans (one query for the extents, one for the roots).
+
+        The root: a span without a parent, else one whose parent was never received, else the earliest.
+        """
         db = self._db
-        count, start, end, errors, services = db.execute(
-            "SELECT count(*), min(start_ns), max(end_ns), sum(status_code = 'ERROR'), group_concat(DISTINCT service) "
-            "FROM spans WHERE trace_id = ?", (trace_id,)).fetchone()
-        if not count:
-            db.execute("DELETE FROM traces WHERE trace_id = ?", (trace_id,))
-            return
-        # The root: a span without a parent, else one whose parent was never received, else the earliest.
-        root = db.execute(
-            "SELECT span_id, service, name, status_code, attributes FROM spans AS s WHERE trace_id = :t AND "
-            "(parent_id = '' OR NOT EXISTS (SELECT 1 FROM spans AS p WHERE p.trace_id = :t AND "
-            "p.span_id = s.parent_id)) ORDER BY parent_id != '', start_ns LIMIT 1", {"t": trace_id}).fetchone()
-        if root is None:
-            root = db.execute("SELECT span_id, service, name, status_code, attributes FROM spans WHERE trace_id = ? "
-                              "ORDER BY start_ns LIMIT 1", (trace_id,)).fetchone()
-        span_id, service, name, status, attributes = root
-        route = json.loads(attributes).get(ROUTE_ATTRIBUTE, "")
-        db.execute(
-            "INSERT OR REPLACE INTO traces (trace_id, start_ns, end_ns, duration_ns, span_count, error_count, "
-            "services, root_span_id, root_service, root_name, root_status, route) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (trace_id, start, end, max(0, end - start), count, errors or 0, ",".join(sorted(services.split(","))),
-             span_id, service, name, status, str(route)))
+        marks = ",".join("?" * len(trace_ids))
+        extents = {row[0]: row[1:] for row in db.execute(
+            "SELECT trace_id, count(*), min(start_ns), max(end_ns), sum(status_code = 'ERROR'), "
+            f"group_concat(DISTINCT service) FROM spans WHERE trace_id IN ({marks}) GROUP BY trace_id", trace_ids)}
+        roots = db.execute(
+            "SELECT trace_id, span_id, service, name, status_code, attributes FROM ("
+            " SELECT s.trace_id, s.span_id, s.service, s.name, s.status_code, s.attributes, row_number() OVER ("
+            "  PARTITION BY s.trace_id ORDER BY s.parent_id != '', EXISTS (SELECT 1 FROM spans AS p WHERE"
+            "  p.trace_id = s.trace_id AND p.span_id = s.parent_id), s.start_ns) AS rank"
+            f" FROM spans AS s WHERE s.trace_id IN ({marks})) WHERE rank = 1", trace_ids).fetchall()
+        summaries = []
+        for trace_id, span_id, service, name, status, attributes in roots:
+            count, start, end, errors, services = extents[trace_id]
+            route = json.loads(attributes).get(ROUTE_ATTRIBUTE, "") if ROUTE_ATTRIBUTE in attributes else ""
+            summaries.append((trace_id, start, end, max(0, end - start), count, errors or 0,
+                              ",".join(sorted(services.split(","))), span_id, service, name, status, str(route)))
+        db.executemany(_REPLACE_SUMMARY, summaries)
+        gone = [trace_id for trace_id in trace_ids if trace_id not in extents]
+        if gone:
+            db.execute(f"DELETE FROM traces WHERE trace_id IN ({','.join('?' * len(gone))})", gone)
 
     def _enforce_retention(self) -> None:
         db = self._db
@@ -497,6 +527,49 @@ def _critical_path(root: SpanRecord, children: dict[str, list[SpanRecord]]) -> s
             kids.remove(last)
             cursor = last.start_ns
     return path
+
+
+_REPLACE_SUMMARY = ("INSERT OR REPLACE INTO traces (trace_id, start_ns, end_ns, duration_ns, span_count, error_count, "
+                    "services, root_span_id, root_service, root_name, root_status, route) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _merge(trace_id: str, stored: tuple[Any, ...] | None, new: list[SpanRecord]) -> tuple[Any, ...] | None:
+    """A trace's summary row from its stored summary and its new spans; None when only the stored spans can
+    tell the root (see `TraceStore._summarize`)."""
+    parentless = [span for span in new if not span.parent_id]
+    if stored is None:
+        ids = {span.span_id for span in new}
+        candidates = parentless or [span for span in new if span.parent_id not in ids] or new
+        count, errors, services = 0, 0, set()
+        start, end = min(span.start_ns for span in new), max(span.end_ns for span in new)
+        root_fields = None
+    else:
+        (start, end, count, errors, joined, root_id, root_service, root_name, root_status, route, root_parent,
+         root_start) = stored
+        services = set(joined.split(","))
+        start, end = min(start, *(span.start_ns for span in new)), max(end, *(span.end_ns for span in new))
+        if root_parent == "":
+            root_fields = (root_start, root_id, root_service, root_name, root_status, route)
+            candidates = parentless
+        elif parentless:
+            root_fields, candidates = None, parentless
+        else:
+            return None
+    count += len(new)
+    errors += sum(span.status_code == STATUS_ERROR for span in new)
+    services.update(span.service for span in new)
+    if candidates:
+        root = min(candidates, key=lambda span: span.start_ns)
+        if root_fields is None or root.start_ns < root_fields[0]:
+            root_fields = (root.start_ns, root.span_id, root.service, root.name, root.status_code,
+                           str(root.attributes.get(ROUTE_ATTRIBUTE, "")))
+    assert root_fields is not None
+    return (trace_id, start, end, max(0, end - start), count, errors, ",".join(sorted(services)), *root_fields[1:])
+
+
+_json = json.JSONEncoder(ensure_ascii=False).encode
+"""json.dumps(..., ensure_ascii=False) without building an encoder per call (two per stored span)."""
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

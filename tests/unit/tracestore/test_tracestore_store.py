@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,25 @@ def test_parse_since_iso_and_bad_input() -> None:
     assert parse_since("2026-03-10T09:00:00+00:00", 0) == NOW_NS
     with pytest.raises(ValueError, match="neither an age"):
         parse_since("yesterday", NOW_NS)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_summaries_merged_on_insert_equal_the_ones_recomputed_from_spans(store: TraceStore, seed: int) -> None:
+    """Spans of two requests (and an extra orphan and a second root) arrive in random batches, duplicates too;
+    after every insert the summaries equal a recomputation from the stored spans."""
+    rng = random.Random(seed)
+    spans = [*request_trace("t1", route="cache"), *request_trace("t2", route="fast", tool_ms=5),
+             make_span("t1", "77", "66", 3, 1, name="orphan", service="alice-llm", status="ERROR"),
+             make_span("t2", "88", "", 30, 1, name="late root")]
+    # Distinct start times, so "the earliest" is one span in SQL and in Python alike.
+    spans = [replace(span, start_ns=span.start_ns + index) for index, span in enumerate(spans)]
+    rng.shuffle(spans)
+    while spans:
+        size = rng.randint(1, 6)
+        batch, spans = spans[:size], spans[size:]
+        if rng.random() < 0.2:
+            batch.append(batch[0])  # an exporter retry
+        store.insert(batch)
+        merged = store.list_traces()
+        store._refresh([summary.trace_id for summary in merged])  # what the stored spans say
+        assert merged == store.list_traces()
