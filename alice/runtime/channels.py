@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
-from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
 from alice.runtime.config import ClientSettings
 from alice.runtime.telemetry import Telemetry
+from alice.runtime.tracing import client_interceptors
 
 
 def service_config(service_names: Sequence[str], retry_attempts: int) -> str:
@@ -87,8 +87,8 @@ def open_channel(
         ("grpc.initial_reconnect_backoff_ms", 250),
         ("grpc.max_reconnect_backoff_ms", 2_000),
     ]
-    interceptors = [
-        *aio_client_interceptors(tracer_provider=telemetry.provider),  # type: ignore[no-untyped-call]
+    interceptors: list[Any] = [
+        *client_interceptors(telemetry.provider),
         _DefaultDeadline(settings.default_timeout_s),
         *extra_interceptors,
     ]

@@ -158,6 +158,9 @@ class TelemetrySettings:
     metrics_port: int | None = None
     """Prometheus scrape port (0 = any free port); None: no scrape endpoint."""
     metrics_host: str = "127.0.0.1"
+    exemplar_filter: str = "always_off"
+    """OTEL_METRICS_EXEMPLAR_FILTER. Off by default: the Prometheus exporter drops exemplars, and sampling them
+    costs every histogram record inside a span (docs/observability.md, Overhead)."""
 
     @classmethod
     def from_env(cls, env: Env, *, service_name: str) -> TelemetrySettings:
@@ -171,6 +174,8 @@ class TelemetrySettings:
             metrics_enabled=env.flag("ALICE_METRICS", True),
             metrics_port=None if port < 0 else port,
             metrics_host=env.text("METRICS_HOST", "127.0.0.1"),
+            exemplar_filter=env.text("OTEL_METRICS_EXEMPLAR_FILTER", "always_off",
+                                     choices=("always_off", "always_on", "trace_based")),
         )
 
 

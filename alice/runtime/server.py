@@ -14,12 +14,12 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from alice.runtime.config import ServerSettings
 from alice.runtime.errors import ServiceError
 from alice.runtime.telemetry import Telemetry
 from alice.runtime.tls import server_credentials
+from alice.runtime.tracing import ServerTracing
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +125,7 @@ class ServiceHost:
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ]
         self.server = grpc.aio.server(
-            # Health probes are not traced: they would bury the requests in one-span traces.
-            interceptors=[aio_server_interceptor(tracer_provider=telemetry.provider,  # type: ignore[no-untyped-call]
-                                                 filter_=filters.negate(filters.health_check())),
+            interceptors=[ServerTracing(telemetry.provider),  # health probes are not traced
                           *interceptors,
                           ErrorMappingInterceptor(settings.require_deadline)],
             options=options,

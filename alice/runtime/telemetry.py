@@ -11,15 +11,21 @@ from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.sdk.metrics import Histogram, MeterProvider
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    Histogram,
+    MeterProvider,
+    TraceBasedExemplarFilter,
+)
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from alice.runtime.config import TelemetrySettings
+from alice.runtime.spans import LeanTracerProvider
 
 LATENCY_BUCKETS_MS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0)
 """Histogram boundaries for every duration in ms: 1 ms to 5 s, where Alice's targets live."""
@@ -73,7 +79,12 @@ def _meter_provider(settings: TelemetrySettings, resource: Resource) -> tuple[Me
         View(instrument_type=Histogram, instrument_unit="1",
              aggregation=ExplicitBucketHistogramAggregation(FRACTION_BUCKETS)),
     ]
-    return MeterProvider(resource=resource, metric_readers=readers, views=views), server, port
+    filters: dict[str, type[AlwaysOffExemplarFilter | AlwaysOnExemplarFilter | TraceBasedExemplarFilter]] = {
+        "always_off": AlwaysOffExemplarFilter, "always_on": AlwaysOnExemplarFilter,
+        "trace_based": TraceBasedExemplarFilter}
+    exemplars = filters[settings.exemplar_filter]()
+    return (MeterProvider(resource=resource, metric_readers=readers, views=views, exemplar_filter=exemplars),
+            server, port)
 
 
 class _DropCountingExporter(SpanExporter):
@@ -114,8 +125,8 @@ class _DropCountingBatchSpanProcessor(BatchSpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         batch = self._batch_processor
-        if span.context is not None and span.context.trace_flags.sampled \
-                and len(batch._queue) >= batch._max_queue_size:
+        if len(batch._queue) >= batch._max_queue_size and span.context is not None \
+                and span.context.trace_flags.sampled:
             self._dropped.add(1, {"alice.telemetry.reason": "queue_full"})
         super().on_end(span)
 
@@ -130,17 +141,14 @@ def setup_telemetry(settings: TelemetrySettings, extra_exporters: Sequence[SpanE
     """
     resource = Resource.create({"service.name": settings.service_name})
     meter_provider, server, port = _meter_provider(settings, resource)
-    provider = TracerProvider(
-        resource=resource,
-        sampler=ParentBased(TraceIdRatioBased(0.0 if settings.disabled else settings.sample_ratio)),
-    )
+    provider = LeanTracerProvider(resource=resource, sample_ratio=0.0 if settings.disabled else settings.sample_ratio)
     if settings.otlp_endpoint and not settings.disabled:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        from alice.runtime.otlp import FastOtlpSpanExporter
 
         dropped = meter_provider.get_meter("alice").create_counter(
             SPANS_DROPPED, unit="{span}", description="Spans not delivered to the collector, by reason")
-        otlp = OTLPSpanExporter(endpoint=settings.otlp_endpoint, insecure=True, timeout=2,
-                                meter_provider=meter_provider)
+        otlp = FastOtlpSpanExporter(endpoint=settings.otlp_endpoint, insecure=True, timeout=2,
+                                    meter_provider=meter_provider)
         provider.add_span_processor(
             _DropCountingBatchSpanProcessor(_DropCountingExporter(otlp, dropped), meter_provider, dropped))
     for exporter in extra_exporters:

@@ -1,0 +1,250 @@
+"""gRPC tracing interceptors: a SERVER span per handled call, a CLIENT span per outgoing call, W3C propagation.
+
+They record what the OpenTelemetry gRPC instrumentation records (span name = full method, `rpc.system`,
+`rpc.service`, `rpc.method`, `rpc.grpc.status_code`, ERROR status per the RPC semantic conventions; the trace
+context travels in the call metadata through the configured propagator, W3C `traceparent` by default) with
+less work per call: no servicer-context proxy, no per-call filter chain or metadata dict copies, attributes
+per method built once, and the client span ended from the call's own result instead of a done callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import grpc
+from opentelemetry import context as context_api
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+NOT_TRACED = ("/grpc.health.v1.Health/",)
+"""Health probes would bury the requests in one-span traces."""
+SCOPE = "alice.runtime.tracing"
+
+# A server that answers with one of these failed; any other code is the caller's doing (semantic conventions).
+_SERVER_ERRORS = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED,
+                            grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.INTERNAL,
+                            grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS})
+_STATUS_CODE = "rpc.grpc.status_code"
+_Attributes = dict[str, str | int]
+
+
+class _MetadataGetter(Getter[Iterable[tuple[str, str | bytes]]]):
+    """Reads the propagation headers straight from the call's metadata (no dict of all of it per call)."""
+
+    def get(self, carrier: Iterable[tuple[str, str | bytes]], key: str) -> list[str] | None:
+        values = [value for name, value in carrier if name == key and isinstance(value, str)]
+        return values or None
+
+    def keys(self, carrier: Iterable[tuple[str, str | bytes]]) -> list[str]:
+        return [name for name, _ in carrier]
+
+
+_METADATA = _MetadataGetter()
+
+
+def _method_attributes(method: str) -> _Attributes:
+    service, _, name = method.lstrip("/").partition("/")
+    return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+
+
+def _peer_attributes(peer: str) -> _Attributes:
+    """`ipv4:127.0.0.1:57284` or `ipv6:[::1]:57284` as network.peer.address and .port; {} for anything else."""
+    kind, _, address = peer.partition(":")
+    if kind not in ("ipv4", "ipv6"):
+        return {}
+    host, _, port = address.split(",")[0].rpartition(":")
+    if not host or not port.isdigit():
+        return {}
+    return {"network.peer.address": host.strip("[]"), "network.peer.port": int(port)}
+
+
+def _set_code(span: trace.Span, code: grpc.StatusCode, details: str | None, error: bool) -> None:
+    span.set_attribute(_STATUS_CODE, code.value[0])
+    if error:
+        span.set_status(Status(StatusCode.ERROR, f"{code}: {details or ''}"))
+
+
+class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """Outermost server interceptor: the span covers authentication, rate limiting and the handler."""
+
+    def __init__(self, provider: trace.TracerProvider, skip: tuple[str, ...] = NOT_TRACED) -> None:
+        self._tracer = provider.get_tracer(SCOPE)
+        self._skip = skip
+        self._attributes: dict[str, _Attributes] = {}
+        self._with_peer: dict[tuple[str, str], _Attributes] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Any],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Any:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method or ""
+        if handler is None or method.startswith(self._skip):
+            return handler
+        attributes = self._attributes.get(method)
+        if attributes is None:
+            attributes = self._attributes[method] = _method_attributes(method)
+        options = {"request_deserializer": handler.request_deserializer,
+                   "response_serializer": handler.response_serializer}
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary, method, attributes),
+                                                       **options)
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(self._stream(handler.unary_stream, method, attributes),
+                                                        **options)
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(self._unary(handler.stream_unary, method, attributes),
+                                                        **options)
+        if handler.stream_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(self._stream(handler.stream_stream, method, attributes),
+                                                         **options)
+        return handler
+
+    def _start(self, method: str, attributes: _Attributes,
+               context: grpc.aio.ServicerContext[Any, Any]) -> tuple[trace.Span, object]:
+        metadata: Iterable[tuple[str, str | bytes]] = context.invocation_metadata() or ()
+        parent = propagate.extract(metadata, getter=_METADATA)
+        peer = context.peer() or ""
+        # Callers are a few long-lived connections: the attributes per method and peer are built once.
+        merged = self._with_peer.get((method, peer))
+        if merged is None:
+            if len(self._with_peer) >= 1024:
+                self._with_peer.clear()
+            merged = self._with_peer[(method, peer)] = {**attributes, **_peer_attributes(peer)}
+        span = self._tracer.start_span(method, parent, SpanKind.SERVER, merged)
+        return span, context_api.attach(trace.set_span_in_context(span, parent))
+
+    @staticmethod
+    def _finish(span: trace.Span, token: object, context: grpc.aio.ServicerContext[Any, Any],
+                error: BaseException | None) -> None:
+        try:
+            code = context.code()
+            if isinstance(code, grpc.StatusCode):  # set by abort() or set_code()
+                _set_code(span, code, context.details(), code in _SERVER_ERRORS)
+            elif error is None:
+                span.set_attribute(_STATUS_CODE, grpc.StatusCode.OK.value[0])
+            elif isinstance(error, Exception):  # an uncaught exception reaches the caller as UNKNOWN
+                span.record_exception(error)
+                _set_code(span, grpc.StatusCode.UNKNOWN, f"{type(error).__name__}: {error}", True)
+            else:  # the caller cancelled or went away
+                span.set_attribute(_STATUS_CODE, grpc.StatusCode.CANCELLED.value[0])
+        finally:
+            context_api.detach(token)  # type: ignore[arg-type]
+            span.end()
+
+    def _unary(self, behaviour: Callable[..., Any], method: str, attributes: _Attributes) -> Callable[..., Any]:
+        async def traced(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            span, token = self._start(method, attributes, context)
+            try:
+                response = await behaviour(request, context)
+            except BaseException as error:
+                self._finish(span, token, context, error)
+                raise
+            self._finish(span, token, context, None)
+            return response
+
+        return traced
+
+    def _stream(self, behaviour: Callable[..., Any], method: str, attributes: _Attributes) -> Callable[..., Any]:
+        async def traced(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            span, token = self._start(method, attributes, context)
+            try:
+                async for item in behaviour(request, context):
+                    yield item
+            except BaseException as error:
+                self._finish(span, token, context, error)
+                raise
+            self._finish(span, token, context, None)
+
+        return traced
+
+
+class _ClientSpans:
+    """A CLIENT span around each outgoing call, with the trace context added to the call's metadata."""
+
+    def __init__(self, provider: trace.TracerProvider) -> None:
+        self._tracer = provider.get_tracer(SCOPE)
+        self._attributes: dict[str, _Attributes] = {}
+
+    def start(self, details: grpc.aio.ClientCallDetails) -> tuple[trace.Span, grpc.aio.ClientCallDetails]:
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        attributes = self._attributes.get(method)
+        if attributes is None:
+            attributes = self._attributes[method] = _method_attributes(method)
+        span = self._tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes)
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, trace.set_span_in_context(span))
+        if not carrier:
+            return span, details
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), *carrier.items())
+        return span, grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials,
+                                                details.wait_for_ready)
+
+    @staticmethod
+    def fail(span: trace.Span, error: BaseException) -> None:
+        if isinstance(error, grpc.aio.AioRpcError):
+            _set_code(span, error.code(), error.details(), True)
+        elif isinstance(error, Exception):
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        else:  # the caller gave up on the call (the router drops the NLU call when the alias lookup hits)
+            span.set_attribute(_STATUS_CODE, grpc.StatusCode.CANCELLED.value[0])
+        span.end()
+
+
+class _UnaryClientTracing(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+    def __init__(self, spans: _ClientSpans) -> None:
+        self._spans = spans
+
+    async def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        span, details = self._spans.start(details)
+        call = None
+        try:
+            call = await continuation(details, request)
+            code = await call.code()
+        except BaseException as error:
+            if call is not None and isinstance(error, asyncio.CancelledError):
+                # The caller's task was cancelled while this waited for the result: stop the call itself too,
+                # so the server stops working on it (gRPC only does that when nothing waits in between).
+                call.cancel()
+            self._spans.fail(span, error)
+            raise
+        if code == grpc.StatusCode.OK:
+            span.set_attribute(_STATUS_CODE, 0)
+        else:
+            _set_code(span, code, await call.details(), True)
+        span.end()
+        return call
+
+
+class _StreamClientTracing(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[type-arg]
+    def __init__(self, spans: _ClientSpans) -> None:
+        self._spans = spans
+
+    async def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        span, details = self._spans.start(details)
+        try:
+            call = await continuation(details, request)
+        except BaseException as error:
+            self._spans.fail(span, error)
+            raise
+        return self._relay(span, call)
+
+    async def _relay(self, span: trace.Span, call: Any) -> AsyncIterator[Any]:
+        try:
+            async for item in call:
+                yield item
+        except BaseException as error:
+            self._spans.fail(span, error)
+            raise
+        span.set_attribute(_STATUS_CODE, 0)
+        span.end()
+
+
+def client_interceptors(provider: trace.TracerProvider) -> list[Any]:
+    """The client tracing interceptors for a channel (grpc.aio takes one interceptor object per call type)."""
+    spans = _ClientSpans(provider)
+    return [_UnaryClientTracing(spans), _StreamClientTracing(spans)]
