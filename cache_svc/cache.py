@@ -575,8 +575,8 @@ class Cache:
             self.stats.stored("l3", StoreOutcome.STORED)
             return StoreResult(StoreOutcome.STORED, ttl)
 
-    async def clear_failures(self, downstream: str) -> int:
-        """Forget remembered failures of one downstream ("" = all); returns how many were removed."""
+    async def clear_failures(self, downstream: str, timeout_s: float) -> int:
+        """Forget remembered failures of one downstream ("" = all) within `timeout_s`; returns how many went."""
         with self._tracer.start_as_current_span("cache.clear_failures") as span:
             span.set_attribute("alice.cache.downstream", downstream)
             if downstream:
@@ -584,10 +584,11 @@ class Cache:
             else:
                 indexes = [keys.failure_index(d) for d in await self._store.members(keys.FAILURE_DOWNSTREAMS)]
                 indexes.append(keys.FAILURE_DOWNSTREAMS)
-            return await self._delete(indexes, ":l3:")
+            return await self._delete(indexes, ":l3:", timeout_s)
 
-    async def invalidate(self, user_id: str, intent: str) -> int:
-        """Drop entries by user (personal intents), by intent, or one user's entries of one intent."""
+    async def invalidate(self, user_id: str, intent: str, timeout_s: float) -> int:
+        """Drop entries by user (personal intents), by intent, or one user's entries of one intent, within
+        `timeout_s`; StoreUnavailable when Redis did not answer (deleting again is safe)."""
         if not user_id and not intent:
             raise InvalidArgument("invalidate needs a user_id, an intent or both")
         if intent and intent not in INTENTS:
@@ -604,11 +605,11 @@ class Cache:
                 indexes = [keys.user_index(user_id), *(keys.user_index(user_id, i) for i in personal)]
             else:
                 indexes = [keys.intent_index(intent)]
-            return await self._delete(indexes, ":l1:")
+            return await self._delete(indexes, ":l1:", timeout_s)
 
-    async def _delete(self, indexes: Sequence[str], count_prefix: str) -> int:
+    async def _delete(self, indexes: Sequence[str], count_prefix: str, timeout_s: float) -> int:
         try:
-            return await self._store.delete_indexed(indexes, count_prefix)
+            return await self._store.delete_indexed(indexes, count_prefix, timeout_s=timeout_s)
         except CorruptData:
             self.stats.found_corrupt()
             return 0

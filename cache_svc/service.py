@@ -22,6 +22,18 @@ _OUTCOMES = {
 }
 _TIERS = {"l1": types_pb2.CACHE_TIER_L1_EXACT, "l2": types_pb2.CACHE_TIER_L2_SEMANTIC,
           "l3": types_pb2.CACHE_TIER_L3_NEGATIVE}
+DELETE_TIMEOUT_S = 5.0
+"""How long a deletion may take when the caller sets no deadline."""
+_REPLY_RESERVE_S = 0.05
+"""Kept back from the caller's deadline so that UNAVAILABLE reaches it rather than DEADLINE_EXCEEDED."""
+
+
+def _delete_timeout(context: grpc.aio.ServicerContext[Any, Any]) -> float:
+    """A deletion's budget: the caller's deadline (less a reserve for the reply), capped at DELETE_TIMEOUT_S."""
+    remaining = context.time_remaining()
+    if remaining is None:
+        return DELETE_TIMEOUT_S
+    return max(0.001, min(DELETE_TIMEOUT_S, remaining - _REPLY_RESERVE_S))
 
 
 def to_request(query: pb.CacheQuery) -> Request:
@@ -120,7 +132,7 @@ class CacheServicer(cache_service_pb2_grpc.CacheServiceServicer):
     async def ClearFailures(self, request: pb.ClearFailuresRequest, context: grpc.aio.ServicerContext[Any, Any]
                             ) -> pb.ClearFailuresResponse:
         try:
-            removed = await self._cache.clear_failures(request.downstream)
+            removed = await self._cache.clear_failures(request.downstream, _delete_timeout(context))
         except StoreUnavailable as error:
             raise Unavailable(f"redis is unavailable: {error}") from None
         return pb.ClearFailuresResponse(removed=removed)
@@ -134,7 +146,7 @@ class CacheServicer(cache_service_pb2_grpc.CacheServiceServicer):
             except TaxonomyError:
                 raise InvalidArgument(f"intent {request.intent} is unknown") from None
         try:
-            removed = await self._cache.invalidate(request.user_id, intent)
+            removed = await self._cache.invalidate(request.user_id, intent, _delete_timeout(context))
         except StoreUnavailable as error:
             raise Unavailable(f"redis is unavailable: {error}") from None
         return pb.InvalidateResponse(removed=removed)

@@ -28,6 +28,11 @@ Fields = dict[bytes, bytes]
 
 # Answers of one request (L1 and L3 reads, a store) are a handful of commands: one round trip each.
 _SCAN_BATCH = 500
+_DELETE_ATTEMPTS = 3
+"""Sweeps one deletion tries before Redis counts as unavailable (each command keeps the socket timeout)."""
+_DELETE_RETRY_PAUSE_S = 0.05
+_REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError)
+"""What says Redis did not answer (as opposed to an answer we cannot use)."""
 
 
 class StoreUnavailable(Exception):
@@ -63,6 +68,7 @@ class RedisStore:
 
     Every command has the pool's socket timeout. After a connection error or timeout the store is "down":
     calls fail at once with StoreUnavailable until a back-off delay has passed, then one call probes again.
+    Deletions are the exception: they have no fallback, so they always try (see `delete_indexed`).
     `monitor()` pings in the background so `up` recovers without traffic.
     """
 
@@ -128,7 +134,7 @@ class RedisStore:
         try:
             async with asyncio.timeout(budget):
                 result = await operation()
-        except (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError) as error:
+        except _REDIS_DOWN as error:
             self._mark_down(error)
             raise StoreUnavailable(str(error) or type(error).__name__) from error
         self._mark_up()
@@ -253,12 +259,19 @@ class RedisStore:
     async def delete(self, key: str) -> None:
         await self._run(lambda: self._client.delete(key))
 
-    async def delete_indexed(self, indexes: Sequence[str], count_prefix: str) -> int:
+    async def delete_indexed(self, indexes: Sequence[str], count_prefix: str, *, timeout_s: float) -> int:
         """Delete every key listed in the index sets and the sets; returns how many deleted keys contain
-        `count_prefix` (entries, not the vector sets or indexes around them)."""
+        `count_prefix` (entries, not the vector sets or indexes around them).
 
-        async def run() -> int:
-            removed = 0
+        A deletion has no fallback, so unlike reads and stores it ignores the "down" back-off (one slow command
+        on a loaded machine leaves that mark while Redis answers again) and repeats a sweep that hit a timeout
+        or connection error, within `timeout_s`: deleting is idempotent. StoreUnavailable means no attempt got
+        through; some keys may be gone by then, and a repeated call deletes the rest.
+        """
+        removed = 0
+
+        async def sweep() -> None:
+            nonlocal removed
             for index in indexes:
                 cursor = 0
                 while True:
@@ -274,24 +287,24 @@ class RedisStore:
                     if cursor == 0:
                         break
                 await self._client.delete(index)
-            return removed
 
         try:
-            return await self._run_long(run)
-        except ResponseError as error:
-            raise CorruptData(str(error)) from error
-
-    async def _run_long(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Like `_run` for batch work (invalidation): many commands, each under the socket timeout."""
-        if not self._up and self._clock() < self._retry_at:
-            raise StoreUnavailable("redis is down (backing off)")
-        try:
-            result = await operation()
-        except (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError) as error:
+            async with asyncio.timeout(timeout_s):
+                for attempt in range(1, _DELETE_ATTEMPTS + 1):
+                    try:
+                        await sweep()
+                        break
+                    except _REDIS_DOWN:
+                        if attempt == _DELETE_ATTEMPTS:
+                            raise
+                        await asyncio.sleep(_DELETE_RETRY_PAUSE_S)
+        except _REDIS_DOWN as error:
             self._mark_down(error)
             raise StoreUnavailable(str(error) or type(error).__name__) from error
+        except ResponseError as error:
+            raise CorruptData(str(error)) from error
         self._mark_up()
-        return result
+        return removed
 
     async def add_to_set(self, key: str, member: str) -> None:
         await self._run(lambda: self._client.sadd(key, member))

@@ -186,8 +186,9 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             raise Unavailable("this router has no tool storage or cache to forget from")
         remaining = context.time_remaining()
         timeout_s = FORGET_TIMEOUT_S if remaining is None else max(0.001, min(FORGET_TIMEOUT_S, remaining))
+        deadline = time.monotonic() + timeout_s  # one budget for both steps: the cache gets what the tools left
         tool_keys = await self._forget_tools(user_id, timeout_s)
-        cached = await self._forget_cache(user_id, timeout_s)
+        cached = await self._forget_cache(user_id, max(0.001, deadline - time.monotonic()))
         return pb.ForgetResponse(tool_keys_deleted=tool_keys, cached_answers_deleted=cached)
 
 

@@ -374,6 +374,52 @@ async def test_redis_down_gives_fast_misses_and_recovers(make_telemetry: Callabl
         redis_server.close()
 
 
+async def test_invalidate_deletes_while_a_past_stall_still_marks_redis_down(
+        make_telemetry: Callable[[str], Telemetry]) -> None:
+    """One slow command (a loaded machine) marks Redis down for a back-off although Redis answers again; a
+    deletion has no fallback, so Invalidate (Forget's cache step) must still delete then, not fail fast."""
+    redis_server = RedisServer().start()
+    app, channel, stub = await start(redis_server.url, make_telemetry("alice-cache-stale-down"),
+                                     CACHE_REDIS_BACKOFF_MIN_S="60", CACHE_REDIS_BACKOFF_MAX_S="60")
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        mine = query(tx.INTENT_CALENDAR_LIST, "idag", user="stale", slots={"date": "2026-03-10"})
+        assert (await stub.Store(pb.StoreRequest(query=mine, answer=answer("x")))).outcome == pb.STORE_OUTCOME_STORED
+        # A real stall: writes wait past the socket timeout, the store marks Redis down (for 60 s here).
+        await client.client_pause(10_000, all=False)  # writes only; reads and UNPAUSE go on
+        try:
+            other = query(tx.INTENT_CALENDAR_LIST, "idag", user="bystander", slots={"date": "2026-03-10"})
+            stalled = await stub.Store(pb.StoreRequest(query=other, answer=answer("y")))
+        finally:
+            await client.client_unpause()
+        assert stalled.outcome == pb.STORE_OUTCOME_DROPPED_UNAVAILABLE
+        assert not (await stub.Stats(pb.StatsRequest())).redis_up  # stale: Redis answers, the mark remains
+
+        removed = await stub.Invalidate(pb.InvalidateRequest(user_id="stale"), timeout=5)
+
+        assert removed.removed == 1
+        assert not await client.exists(keys.user_index("stale"))
+        assert [k async for k in client.scan_iter(match="*stale*")] == []
+        assert (await stub.Stats(pb.StatsRequest())).redis_up  # the deletion reached Redis: the mark is gone
+    finally:
+        await client.aclose()
+        await stop(app, channel)
+        redis_server.close()
+
+
+async def test_invalidate_is_unavailable_while_redis_is_really_down(
+        make_telemetry: Callable[[str], Telemetry]) -> None:
+    redis_server = RedisServer().start()
+    app, channel, stub = await start(redis_server.url, make_telemetry("alice-cache-down-invalidate"))
+    try:
+        redis_server.stop()
+        error = await invalid(stub.Invalidate(pb.InvalidateRequest(user_id="gone"), timeout=5))
+        assert error.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await stop(app, channel)
+        redis_server.close()
+
+
 async def test_semantic_entries_survive_a_redis_restart(make_telemetry: Callable[[str], Telemetry]) -> None:
     """The local Redis keeps an append-only file (as in k8s); replaying our VADDs must not crash it at start.
 
