@@ -31,6 +31,7 @@ from router_svc.pipeline import Pipeline, ToolRunner
 from router_svc.quota import MicroQuota
 from router_svc.service import ForgetCache, ForgetTools, MonitoringServicer, RouterServicer
 from router_svc.tools import forget_user
+from router_svc.tools.base import storage_retry
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +140,12 @@ async def build(config: Config, telemetry: Telemetry, tools: ToolRunner | None =
     if tools is None:
         from router_svc.toolrunner import RedisToolRunner
 
-        redis_client = aioredis.Redis.from_url(config.redis_url, socket_timeout=config.redis_timeout_s,
-                                               socket_connect_timeout=config.redis_timeout_s)
+        redis_client = aioredis.Redis.from_url(
+            config.redis_url,
+            socket_timeout=config.redis_timeout_s,
+            socket_connect_timeout=config.redis_timeout_s,
+            retry=storage_retry(config.budgets.tool_s),  # rides out a Redis restart inside the tool budget
+        )
         http = httpx.AsyncClient(timeout=httpx.Timeout(config.budgets.tool_s))
         tools = RedisToolRunner(redis_client, http, config.weather_base_url, telemetry.tracer)
         storage = redis_client

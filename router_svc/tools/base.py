@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 from opentelemetry import trace
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -42,8 +44,10 @@ __all__ = [
     "fixed_clock",
     "forget_user",
     "has_control_chars",
+    "retries_within",
     "shown",
     "storage",
+    "storage_retry",
     "system_clock",
     "user_key",
     "user_tag",
@@ -192,9 +196,47 @@ class Tool(Protocol):
     async def run(self, args: Mapping[str, object], ctx: ToolContext) -> ToolResult: ...
 
 
+RETRY_BASE_S = 0.01
+RETRY_CAP_S = 0.1
+"""Back-off between reconnects of the tool layer's Redis client: up to 20, 40, 80 ms, then up to 100 ms (full
+jitter). The cap is short because a restarting Redis refuses connections at once, so tries are cheap, and a long
+sleep would waste the end of the budget after Redis is back."""
+
+
+def retries_within(budget_s: float, base_s: float = RETRY_BASE_S, cap_s: float = RETRY_CAP_S) -> int:
+    """The most retries whose back-off sleeps, each at its longest (min(cap, base * 2**k)), add up to `budget_s`."""
+    if not (base_s > 0 and cap_s > 0):
+        raise ValueError("the back-off base and cap must be positive")
+    slept, retries = 0.0, 0
+    while slept + min(cap_s, base_s * 2 ** (retries + 1)) <= budget_s:
+        retries += 1
+        slept += min(cap_s, base_s * 2**retries)
+    return retries
+
+
+def storage_retry(budget_s: float) -> Retry:
+    """How the tool layer's Redis client retries a lost connection or a timeout: a restart shorter than the budget
+    is ridden out instead of failing the request at once.
+
+    Bounded twice: the back-off alone never sleeps longer than `budget_s` (retries_within), and `storage` stops
+    the tries, their sleeps and any redis-py inner reconnect loop at the call's own `ctx.timeout_s`.
+
+    Writes are retried too. redis-py re-sends the very same command, and every tool write is idempotent when
+    repeated after a reply was lost: HSET/ZADD of an entry whose id (uuid4) was drawn once before the first try
+    (calendar and its MULTI/EXEC, e-mail drafts, timers, memory notes), ZREMRANGEBYSCORE, and DEL (forget_user,
+    whose count then misses keys that the lost reply had deleted). A write that is not idempotent (INCR, LPUSH,
+    XADD ...) must not be sent with this client as it stands.
+    """
+    backoff = ExponentialWithJitterBackoff(cap=RETRY_CAP_S, base=RETRY_BASE_S)
+    return Retry(backoff, retries_within(budget_s), supported_errors=(RedisConnectionError, RedisTimeoutError))
+
+
 @asynccontextmanager
 async def storage(ctx: ToolContext) -> AsyncIterator[None]:
-    """Bound the Redis commands inside by ctx.timeout_s; a slow or unreachable Redis becomes Unavailable."""
+    """Bound the Redis commands inside by ctx.timeout_s; a slow or unreachable Redis becomes Unavailable.
+
+    The client's own retries (storage_retry) happen inside this bound, so a Redis down for longer fails here.
+    """
     try:
         async with asyncio.timeout(ctx.timeout_s):
             yield

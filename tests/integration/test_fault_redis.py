@@ -21,6 +21,7 @@ from alice.cache.v1 import cache_service_pb2 as cache_pb
 from alice.cache.v1 import cache_service_pb2_grpc as cache_grpc
 from alice.local.mesh import LocalMesh
 from alice.local.redis_server import free_port
+from alice.router.v1 import router_service_pb2 as pb
 from alice.runtime.auth import DevCredentials
 from alice.taxonomy import CacheTier
 from router_svc import messages
@@ -51,7 +52,7 @@ def test_redis_stop_and_start_under_load(mesh: LocalMesh) -> None:
     for item in items[:20]:  # warm the cache, so "before" has hits to lose
         ask(mesh, credentials, item.text, item.user)
     booked = ask(mesh, credentials, "boka möte med Zlatan imorgon kl 16", "u23")
-    assert "Zlatan" in booked.answer and "TOOL_UNAVAILABLE" not in booked.degradations, booked
+    assert "Zlatan" in booked.answer and pb.DEGRADATION_TOOL_UNAVAILABLE not in booked.degradations, booked
 
     run = run_with_faults(mesh, credentials, items, rate=8, duration_s=12, faults="stop-redis@3s,start-redis@7s")
 
