@@ -119,9 +119,10 @@ class LocalMesh:
                     self.trace_store = start_trace_store(self.trace_db, log=log)
             else:
                 self.trace_store = start_trace_store(self.trace_db)
-            # Short batch delay: `alice ask` then `alice trace show` finds the spans at once.
+            # Short batch delay: `alice ask` then `alice trace show` finds the spans at once. The store takes
+            # traces only: metrics stay on each service's Prometheus endpoint.
             self._shared_env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": self.trace_store.otlp_endpoint,
-                                 "OTEL_BSP_SCHEDULE_DELAY": "200"}
+                                 "OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRICS_EXPORTER": "prometheus"}
             self._say(f"traces   {self.trace_store.web_url} (OTLP {self.trace_store.otlp_endpoint}, {self.trace_db})")
         if self.replay_weather:
             self.weather = WeatherReplayServer().start()

@@ -158,6 +158,13 @@ class TelemetrySettings:
     metrics_port: int | None = None
     """Prometheus scrape port (0 = any free port); None: no scrape endpoint."""
     metrics_host: str = "127.0.0.1"
+    metrics_prometheus: bool = True
+    """OTEL_METRICS_EXPORTER contains `prometheus`: a Prometheus registry (served on METRICS_PORT when set)."""
+    metrics_otlp_endpoint: str | None = None
+    """Where metrics go over OTLP/gRPC: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT; None
+    when OTEL_METRICS_EXPORTER leaves `otlp` out (the local trace store takes traces only)."""
+    metrics_export_interval_ms: int = 15_000
+    """OTEL_METRIC_EXPORT_INTERVAL: how often the OTLP metric reader exports."""
     exemplar_filter: str = "always_off"
     """OTEL_METRICS_EXEMPLAR_FILTER. Off by default: the Prometheus exporter drops exemplars, and sampling them
     costs every histogram record inside a span (docs/observability.md, Overhead)."""
@@ -165,15 +172,25 @@ class TelemetrySettings:
     @classmethod
     def from_env(cls, env: Env, *, service_name: str) -> TelemetrySettings:
         port = env.integer("METRICS_PORT", -1, minimum=-1, maximum=65535)
+        otlp_endpoint = env.optional_text("OTEL_EXPORTER_OTLP_ENDPOINT")
+        exporters = {name.strip() for name in env.text("OTEL_METRICS_EXPORTER", "prometheus,otlp").split(",")}
+        unknown = exporters - {"prometheus", "otlp", "none"}
+        if unknown:
+            raise ConfigError(f"OTEL_METRICS_EXPORTER: unknown {', '.join(sorted(unknown))} "
+                              "(prometheus, otlp or none, comma-separated)")
         return cls(
             service_name=env.text("OTEL_SERVICE_NAME", service_name),
-            otlp_endpoint=env.optional_text("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            otlp_endpoint=otlp_endpoint,
             sample_ratio=env.number("OTEL_TRACES_SAMPLER_ARG", 1.0, minimum=0.0, maximum=1.0),
             disabled=env.flag("OTEL_SDK_DISABLED", False),
             record_text=env.flag("ALICE_TRACE_RECORD_TEXT", False),
             metrics_enabled=env.flag("ALICE_METRICS", True),
             metrics_port=None if port < 0 else port,
             metrics_host=env.text("METRICS_HOST", "127.0.0.1"),
+            metrics_prometheus="prometheus" in exporters,
+            metrics_otlp_endpoint=(env.optional_text("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or otlp_endpoint)
+            if "otlp" in exporters else None,
+            metrics_export_interval_ms=env.integer("OTEL_METRIC_EXPORT_INTERVAL", 15_000, minimum=100),
             exemplar_filter=env.text("OTEL_METRICS_EXEMPLAR_FILTER", "always_off",
                                      choices=("always_off", "always_on", "trace_based")),
         )

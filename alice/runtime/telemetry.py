@@ -55,24 +55,26 @@ class Telemetry:
 
 
 def _meter_provider(settings: TelemetrySettings, resource: Resource) -> tuple[MeterProvider, Any, int]:
-    """A MeterProvider with a per-service Prometheus registry (scrape endpoint when METRICS_PORT is set)
-    and OTLP export when an endpoint is configured."""
+    """A MeterProvider with a per-service Prometheus registry (scrape endpoint when METRICS_PORT is set) and OTLP
+    export when a metrics endpoint is configured (OTEL_METRICS_EXPORTER chooses; both by default)."""
     from prometheus_client import CollectorRegistry, start_http_server
 
     readers: list[MetricReader] = []
     server, port = None, 0
     if settings.metrics_enabled and not settings.disabled:
-        registry = CollectorRegistry(auto_describe=True)
-        readers.append(PrometheusMetricReader(registry=registry))
-        if settings.metrics_port is not None:
-            server, _ = start_http_server(settings.metrics_port, settings.metrics_host, registry=registry)
-            port = int(server.server_address[1])
-        if settings.otlp_endpoint:
+        if settings.metrics_prometheus:
+            registry = CollectorRegistry(auto_describe=True)
+            readers.append(PrometheusMetricReader(registry=registry))
+            if settings.metrics_port is not None:
+                server, _ = start_http_server(settings.metrics_port, settings.metrics_host, registry=registry)
+                port = int(server.server_address[1])
+        if settings.metrics_otlp_endpoint:
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
+            # Each reader aggregates every measurement again: a second reader costs on every request.
             readers.append(PeriodicExportingMetricReader(
-                OTLPMetricExporter(endpoint=settings.otlp_endpoint, insecure=True, timeout=2),
-                export_interval_millis=15_000))
+                OTLPMetricExporter(endpoint=settings.metrics_otlp_endpoint, insecure=True, timeout=2),
+                export_interval_millis=settings.metrics_export_interval_ms))
     views = [
         View(instrument_type=Histogram, instrument_unit="ms",
              aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS_MS)),

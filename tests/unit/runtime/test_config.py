@@ -77,6 +77,26 @@ def test_telemetry_reads_standard_otel_variables() -> None:
     assert settings.record_text is False
 
 
+def test_metrics_go_over_otlp_to_the_metrics_endpoint_else_the_common_one() -> None:
+    common = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}
+    both = TelemetrySettings.from_env(Env(common), service_name="alice-x")
+    assert both.metrics_prometheus and both.metrics_otlp_endpoint == "http://collector:4317"
+    own = TelemetrySettings.from_env(Env({**common, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://m:4317",
+                                          "OTEL_METRIC_EXPORT_INTERVAL": "500"}), service_name="alice-x")
+    assert own.metrics_otlp_endpoint == "http://m:4317" and own.metrics_export_interval_ms == 500
+    scrape_only = TelemetrySettings.from_env(Env({**common, "OTEL_METRICS_EXPORTER": "prometheus"}),
+                                             service_name="alice-x")
+    assert scrape_only.metrics_prometheus and scrape_only.metrics_otlp_endpoint is None
+    assert scrape_only.otlp_endpoint == "http://collector:4317"  # traces still go there
+    none = TelemetrySettings.from_env(Env({**common, "OTEL_METRICS_EXPORTER": "none"}), service_name="alice-x")
+    assert not none.metrics_prometheus and none.metrics_otlp_endpoint is None
+
+
+def test_unknown_metrics_exporter_is_refused() -> None:
+    with pytest.raises(ConfigError, match="OTEL_METRICS_EXPORTER: unknown statsd"):
+        TelemetrySettings.from_env(Env({"OTEL_METRICS_EXPORTER": "otlp,statsd"}), service_name="alice-x")
+
+
 def test_client_settings_bounds() -> None:
     with pytest.raises(ConfigError, match="CLIENT_RETRY_ATTEMPTS=9 is above"):
         ClientSettings.from_env(Env({"CLIENT_RETRY_ATTEMPTS": "9"}))
