@@ -9,6 +9,7 @@ from opentelemetry import trace
 from redis.asyncio import Redis
 
 from alice.runtime.errors import InvalidArgument, ResourceExhausted, Unavailable
+from alice.taxonomy import tool_for
 from router_svc import messages
 from router_svc.pipeline import AskInput, ToolOutcome
 from router_svc.tools import OpenMeteoProvider, ToolContext, build_registry, fixed_clock, system_clock
@@ -44,6 +45,7 @@ class RedisToolRunner:
                 span.add_event("alice.fallback", {"alice.fallback": "tool_storage_unavailable",
                                                   "alice.reason": error.message})
                 return ToolOutcome(reply=messages.TOOL_STORAGE_UNAVAILABLE, degraded=True, cacheable=False)
-            span.set_attribute("alice.tool.degraded", result.degraded)
+            span.set_attributes({"alice.tool.name": tool_for(intent) or "", "alice.tool.mutated": result.mutated,
+                                 "alice.tool.degraded": result.degraded})
         return ToolOutcome(reply=result.reply, mutated=result.mutated, degraded=result.degraded,
                            cacheable=result.cacheable)

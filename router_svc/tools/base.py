@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 from urllib.parse import quote
 
-from opentelemetry import trace
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -53,7 +52,6 @@ __all__ = [
     "user_tag",
 ]
 
-_tracer = trace.get_tracer(__name__)
 
 Clock = Callable[[], dt.datetime]
 """Returns the current time, time-zone aware."""
@@ -289,11 +287,7 @@ class ToolRegistry:
             )
         used = {k: v for k, v in args.items() if k in tool.arg_names}
         ignored = sorted(k for k in args if k not in tool.arg_names)
-        with _tracer.start_as_current_span("alice.tool.run") as span:
-            span.set_attribute("alice.tool.name", name)
-            result = await tool.run(used, ctx)
-            span.set_attribute("alice.tool.mutated", result.mutated)
-            span.set_attribute("alice.tool.degraded", result.degraded)
+        result = await tool.run(used, ctx)
         if ignored:
             result = replace(result, data={**result.data, "ignored_args": ignored})
         return result
