@@ -38,6 +38,23 @@ class Slo:
     cache_hit_rate: float
 
 
+@dataclass(frozen=True)
+class InvalidationRetry:
+    """Background retries of a user's cache invalidation that failed after their data changed.
+
+    `give_up_after_s` is the cache's longest TTL of a personal answer (memory.query, 1 h: the cache service's
+    CACHE_TTL_MEMORY_QUERY_S); raise it with that setting. Once it has passed since the last failed
+    invalidation, every entry that invalidation should have deleted has expired.
+    """
+
+    first_delay_s: float = 0.5
+    """Back-off before the first retry; it doubles per failure (jittered) up to `max_delay_s`."""
+    max_delay_s: float = 30.0
+    give_up_after_s: float = 3600.0
+    attempt_timeout_s: float = 1.0
+    """Deadline of one retry (no request waits for it; a sweep of a user's index can take a few round trips)."""
+
+
 AUTH_MODES = ("none", "api_key", "jwt", "both")
 
 
@@ -125,6 +142,7 @@ class Config:
     slo: Slo
     stats_window: int
     auth: AuthSettings
+    invalidation_retry: InvalidationRetry
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Config:
@@ -161,6 +179,18 @@ class Config:
             )
         except ValueError as error:
             raise ConfigError(f"breaker settings: {error}") from None
+        invalidation_retry = InvalidationRetry(
+            first_delay_s=e.number("INVALIDATION_RETRY_FIRST_S", InvalidationRetry.first_delay_s,
+                                   minimum=0.01, maximum=600.0),
+            max_delay_s=e.number("INVALIDATION_RETRY_MAX_DELAY_S", InvalidationRetry.max_delay_s,
+                                 minimum=0.01, maximum=3600.0),
+            give_up_after_s=e.number("INVALIDATION_RETRY_GIVE_UP_S", InvalidationRetry.give_up_after_s,
+                                     minimum=1.0, maximum=30 * 86400.0),
+            attempt_timeout_s=e.number("INVALIDATION_RETRY_TIMEOUT_S", InvalidationRetry.attempt_timeout_s,
+                                       minimum=0.01, maximum=60.0),
+        )
+        if invalidation_retry.max_delay_s < invalidation_retry.first_delay_s:
+            raise ConfigError("INVALIDATION_RETRY_MAX_DELAY_S must be >= INVALIDATION_RETRY_FIRST_S")
         server = ServerSettings.from_env(e, service_name=SERVICE_NAME, default_port=DEFAULT_PORT)
         # Bearer tokens must not cross a network in clear text: off loopback, plaintext is an explicit choice
         # (e.g. behind a TLS-terminating ingress or a service mesh that encrypts pod traffic).
@@ -194,4 +224,5 @@ class Config:
             ),
             stats_window=e.integer("STATS_WINDOW", 10_000, minimum=10, maximum=1_000_000),
             auth=AuthSettings.from_env(e),
+            invalidation_retry=invalidation_retry,
         )

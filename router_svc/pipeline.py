@@ -24,6 +24,7 @@ from alice.taxonomy import (
     TaxonomyError,
     intent_name,
     intent_value,
+    is_personal,
     route_name,
     slots_from_proto,
     slots_to_proto,
@@ -31,13 +32,17 @@ from alice.taxonomy import (
     tool_for,
 )
 from router_svc import fallback, messages
+from router_svc.config import InvalidationRetry
 from router_svc.downstream import CacheClient, DownstreamError, LlmClient, NluClient
+from router_svc.invalidation import PendingInvalidations
 from router_svc.quota import MicroQuota
 
 log = logging.getLogger(__name__)
 
 # Intents whose replies need no tool and no model when they are understood confidently.
 _TEMPLATE_INTENTS = frozenset({"greeting.hello"})
+# Span event of a cache step skipped because the user's cached personal answers may be stale.
+_PENDING_BYPASS = {"alice.fallback": "cache_bypass_pending_invalidation"}
 # Time kept back from the deadline for building the reply after a hop gives up: with 30 ms, replies under
 # load (event loop busy, 2 cores) still arrived after the caller's deadline in the 5 req/s bench.
 _RESERVE_S = 0.15
@@ -127,6 +132,14 @@ def _local_date(now: dt.datetime) -> types_pb2.LocalDate:
     return types_pb2.LocalDate(year=now.year, month=now.month, day=now.day)
 
 
+def _personal(intent: str | int | None) -> bool:
+    """Whether answers to an intent (canonical name or enum value) are one user's; unknown counts as personal."""
+    try:
+        return is_personal(intent_name(intent) if isinstance(intent, int) else intent or "")
+    except TaxonomyError:
+        return True
+
+
 class Pipeline:
     """Orchestrates one request; every dependency is passed in."""
 
@@ -147,7 +160,9 @@ class Pipeline:
         tool_timeout_s: float,
         min_fast_confidence: float = 0.0,
         clarify_min_confidence: float = 0.9,
+        invalidations: PendingInvalidations | None = None,
     ) -> None:
+        """`invalidations` retries failed cache invalidations (default: one with the default retry settings)."""
         self._nlu, self._cache, self._llm, self._tools = nlu, cache, llm, tools
         self._quota = quota
         self._tracer = tracer
@@ -156,6 +171,12 @@ class Pipeline:
         self._micro_s, self._planner_s, self._tool_s = micro_timeout_s, planner_timeout_s, tool_timeout_s
         self._min_fast_confidence = min_fast_confidence
         self._clarify_min_confidence = clarify_min_confidence
+        self._pending = (invalidations if invalidations is not None
+                         else PendingInvalidations(cache, InvalidationRetry(), tracer=tracer))
+
+    async def aclose(self) -> None:
+        """Stop the background invalidation retries (router shutdown)."""
+        await self._pending.aclose()
 
     # -- the request ---------------------------------------------------------------------------------
 
@@ -202,8 +223,16 @@ class Pipeline:
             understanding.intent, understanding.confidence, dict(understanding.slots))
         query = self._cache_query(request, understanding)
 
-        canonical = await self._lookup(query, [CacheTier.CACHE_TIER_L1_EXACT, CacheTier.CACHE_TIER_L3_NEGATIVE],
-                                       "cache_l1", request, timeline, answer)
+        # Until a failed invalidation of this user's cached answers is retried, their personal entries may be
+        # stale: neither served nor (below) replaced by new ones.
+        bypass = _personal(understanding.intent) and self._pending.bypass(request.user_id, "lookup")
+        if bypass:
+            with timeline.stage("cache_l1") as span:
+                span.add_event("alice.fallback", _PENDING_BYPASS)
+            canonical = None
+        else:
+            canonical = await self._lookup(query, [CacheTier.CACHE_TIER_L1_EXACT, CacheTier.CACHE_TIER_L3_NEGATIVE],
+                                           "cache_l1", request, timeline, answer)
         if canonical is not None and canonical.hit:
             if canonical.tier == CacheTier.CACHE_TIER_L3_NEGATIVE:
                 self._from_failure(canonical.failure, understanding, answer)
@@ -215,7 +244,7 @@ class Pipeline:
             route = self._decide(understanding)
             span.set_attribute("alice.route", route)
             span.set_attribute("alice.quota.share", self._quota.share())
-        if route != "fast":
+        if route != "fast" and not bypass:
             # An LLM route costs ~1 s: a semantic (L2) lookup first is worth its embedding.
             semantic = await self._lookup_semantic(query, request, timeline, answer)
             if semantic is not None and semantic.hit:
@@ -223,7 +252,8 @@ class Pipeline:
                 return
         await self._execute(route, understanding, request, timeline, answer)
         if answer.cacheable and not answer.degradations:
-            await self._store(query, answer, request, timeline)
+            personal = _personal(understanding.intent) or _personal(answer.intent)
+            await self._store(query, answer, request, timeline, personal=personal)
         elif answer.text == messages.UNAVAILABLE and "PLANNER_UNAVAILABLE" in answer.degradations:
             await self._remember_failure(query, request, timeline)
 
@@ -273,13 +303,18 @@ class Pipeline:
                                     reference_date=_local_date(request.now))
         with timeline.stage("cache_alias") as span:
             try:
-                return await self._cache.lookup(
+                reply = await self._cache.lookup(
                     cache_pb.LookupRequest(query=query, tiers=[CacheTier.CACHE_TIER_L1_EXACT]),
                     self._hop(request, self._cache_s),
                 )
             except DownstreamError as error:
                 span.add_event("alice.fallback", {"alice.fallback": "cache_bypass", "alice.error": error.code})
                 return None
+            # The text alone does not say whose answer this is; the cached intent does.
+            if reply.hit and _personal(reply.answer.intent) and self._pending.bypass(request.user_id, "alias"):
+                span.add_event("alice.fallback", _PENDING_BYPASS)
+                return None
+            return reply
 
     async def _lookup(self, query: cache_pb.CacheQuery, tiers: list[CacheTier.ValueType], stage: str,
                       request: AskInput,
@@ -314,7 +349,8 @@ class Pipeline:
             trace.get_current_span().set_attribute("alice.cache.similarity", reply.similarity)
         return reply
 
-    async def _store(self, query: cache_pb.CacheQuery, answer: Answer, request: AskInput, timeline: Timeline) -> None:
+    async def _store(self, query: cache_pb.CacheQuery, answer: Answer, request: AskInput, timeline: Timeline, *,
+                     personal: bool) -> None:
         cached = cache_pb.CachedAnswer(text=answer.text, route=Route.Value(f"ROUTE_{answer.route.upper()}"))
         if answer.intent:
             cached.intent = intent_value(answer.intent)
@@ -323,6 +359,9 @@ class Pipeline:
             cached.tool_call.CopyFrom(types_pb2.ToolCall(intent=intent_value(answer.tool_call[0]),
                                                          arguments=slots_to_proto(answer.tool_call[1])))
         with timeline.stage("cache_store") as span:
+            if personal and self._pending.bypass(request.user_id, "store"):
+                span.add_event("alice.fallback", _PENDING_BYPASS)
+                return
             try:
                 await self._cache.store(cache_pb.StoreRequest(query=query, answer=cached),
                                         self._hop(request, self._cache_s))
@@ -493,9 +532,21 @@ class Pipeline:
         if outcome.degraded:
             answer.degradations.append("TOOL_UNAVAILABLE")
         if outcome.mutated:
-            with timeline.stage("cache_invalidate"):
-                with contextlib.suppress(DownstreamError):
-                    await self._cache.invalidate(request.user_id, self._hop(request, self._cache_s))
+            await self._invalidate(request, timeline)
+
+    async def _invalidate(self, request: AskInput, timeline: Timeline) -> None:
+        """Drop the user's cached personal answers; a failure is retried in the background (PendingInvalidations)."""
+        with timeline.stage("cache_invalidate") as span:
+            if self._pending.pending(request.user_id):
+                # A retry loop runs already: it covers this change too (and keeps this request off a sick cache).
+                self._pending.add(request.user_id)
+                span.add_event("alice.fallback", {"alice.fallback": "invalidate_retry"})
+                return
+            try:
+                await self._cache.invalidate(request.user_id, self._hop(request, self._cache_s))
+            except DownstreamError as error:
+                self._pending.add(request.user_id)
+                span.add_event("alice.fallback", {"alice.fallback": "invalidate_retry", "alice.error": error.code})
 
     def _hop(self, request: AskInput, cap_s: float) -> float:
         """A hop's timeout: its cap, but never past the request's deadline (minus a reserve for the reply)."""

@@ -26,6 +26,7 @@ from alice.runtime.server import ServiceHost
 from alice.runtime.telemetry import Telemetry, setup_logging, setup_telemetry
 from router_svc.config import AuthSettings, Config
 from router_svc.downstream import CacheClient, LlmClient, NluClient, is_failure
+from router_svc.invalidation import PendingInvalidations
 from router_svc.monitoring import Monitor
 from router_svc.pipeline import Pipeline, ToolRunner
 from router_svc.quota import MicroQuota
@@ -170,6 +171,8 @@ async def build(config: Config, telemetry: Telemetry, tools: ToolRunner | None =
         tool_timeout_s=config.budgets.tool_s,
         min_fast_confidence=config.min_fast_confidence,
         clarify_min_confidence=config.clarify_min_confidence,
+        invalidations=PendingInvalidations(cache, config.invalidation_retry, tracer=telemetry.tracer,
+                                           meter=telemetry.meter),
     )
     monitor = Monitor(config.stats_window, config.slo, quota, list(breakers.values()), telemetry.meter)
     host = ServiceHost(config.server, telemetry, [ROUTER, MONITORING],
@@ -192,6 +195,7 @@ async def build(config: Config, telemetry: Telemetry, tools: ToolRunner | None =
     await host.set_serving()
 
     async def close() -> None:
+        await pipeline.aclose()  # first: the invalidation retries stop before the cache channel closes
         for channel in channels.values():
             await channel.close(None)
         if redis_client is not None:

@@ -21,7 +21,9 @@ from alice.nlu.v1 import nlu_service_pb2 as nlu_pb
 from alice.runtime.breaker import BreakerConfig, CircuitBreaker
 from alice.taxonomy import CacheTier, Intent, Route, slots_to_proto
 from router_svc import messages
+from router_svc.config import InvalidationRetry
 from router_svc.downstream import DownstreamError
+from router_svc.invalidation import PendingInvalidations
 from router_svc.pipeline import AskInput, Pipeline, ToolOutcome
 from router_svc.quota import MicroQuota
 
@@ -48,18 +50,22 @@ class Nlu:
 
 
 class Cache:
-    def __init__(self, error: DownstreamError | None = None, alias_hit: str | None = None) -> None:
-        self.error, self.alias_hit = error, alias_hit
+    def __init__(self, error: DownstreamError | None = None, alias_hit: str | None = None,
+                 alias_intent: Intent.ValueType = Intent.INTENT_UNSPECIFIED) -> None:
+        self.error, self.alias_hit, self.alias_intent = error, alias_hit, alias_intent
+        self.invalidate_error: DownstreamError | None = None
+        self.lookups: list[cache_pb.LookupRequest] = []
         self.stored: list[cache_pb.StoreRequest] = []
         self.invalidated: list[str] = []
         self.failures: list[cache_pb.StoreFailureRequest] = []
 
     async def lookup(self, request: cache_pb.LookupRequest, timeout_s: float) -> cache_pb.LookupResponse:
+        self.lookups.append(request)
         if self.error:
             raise self.error
         if self.alias_hit and not request.query.intent:
             return cache_pb.LookupResponse(hit=True, tier=CacheTier.CACHE_TIER_L1_EXACT,
-                                           answer=cache_pb.CachedAnswer(text=self.alias_hit))
+                                           answer=cache_pb.CachedAnswer(text=self.alias_hit, intent=self.alias_intent))
         return cache_pb.LookupResponse(hit=False)
 
     async def store(self, request: cache_pb.StoreRequest, timeout_s: float) -> cache_pb.StoreResponse:
@@ -73,6 +79,8 @@ class Cache:
 
     async def invalidate(self, user_id: str, timeout_s: float) -> None:
         self.invalidated.append(user_id)
+        if self.invalidate_error:
+            raise self.invalidate_error
 
 
 class Llm:
@@ -120,10 +128,11 @@ def parsed(intent: Intent.ValueType, route: Route.ValueType, confidence: float =
 
 
 def pipeline(nlu: Any, cache: Any, llm: Any, tools: Any, max_share: float = 1.0,
-             tracer: Tracer | None = None) -> Pipeline:
+             tracer: Tracer | None = None, invalidations: PendingInvalidations | None = None) -> Pipeline:
     return Pipeline(nlu=nlu, cache=cache, llm=llm, tools=tools, quota=MicroQuota(max_share, 10),
                     tracer=tracer or TracerProvider().get_tracer("test"), answer_version="t", nlu_timeout_s=0.5,
-                    cache_timeout_s=0.1, micro_timeout_s=2.0, planner_timeout_s=4.0, tool_timeout_s=1.0)
+                    cache_timeout_s=0.1, micro_timeout_s=2.0, planner_timeout_s=4.0, tool_timeout_s=1.0,
+                    invalidations=invalidations)
 
 
 def ask(text: str = "sätt en timer på fem minuter", budget_s: float = 5.0) -> AskInput:
@@ -246,6 +255,117 @@ async def test_changed_user_data_invalidates_their_cache() -> None:
                  Tools(mutated=True))
     await p.ask(ask())
     assert cache.invalidated == ["u1"]
+
+
+class HeldRetry:
+    """The retry loop's sleep: it waits until the test lets it go, so the user stays pending meanwhile."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.release.wait()
+
+
+def spans_with_events(exporter: InMemorySpanExporter, value: str) -> list[str]:
+    return [s.name for s in exporter.get_finished_spans() for e in s.events
+            if e.name == "alice.fallback" and e.attributes and e.attributes.get("alice.fallback") == value]
+
+
+async def test_a_failed_invalidation_bypasses_the_users_personal_cache_until_the_retry_succeeds() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    cache, held = Cache(), HeldRetry()
+    cache.invalidate_error = DOWN
+    pending = PendingInvalidations(cache, InvalidationRetry(), tracer=tracer, sleep=held.sleep)
+    nlu = Nlu(parsed(Intent.INTENT_CALENDAR_CREATE_DRAFT, Route.ROUTE_FAST, start="2026-03-11T14:00",
+                     attendees=["Anna"]))
+    tools = Tools(mutated=True)
+    p = pipeline(nlu, cache, Llm(), tools, tracer=tracer, invalidations=pending)
+    try:
+        await p.ask(ask("boka möte med Anna imorgon kl 14"))
+        assert cache.invalidated == ["u1"] and pending.pending("u1")
+        assert spans_with_events(exporter, "invalidate_retry") == ["router.cache_invalidate"]
+
+        # The user's calendar: no cached answer looked up (canonical or semantic), none stored.
+        nlu.reply, tools.mutated = parsed(Intent.INTENT_CALENDAR_LIST, Route.ROUTE_FAST, date="2026-03-11"), False
+        cache.lookups.clear()
+        cache.stored.clear()
+        exporter.clear()
+        answer = await p.ask(ask("vad har jag i kalendern imorgon"))
+        assert (answer.text, answer.cache_tier, answer.degradations) == ("ok calendar.list", None, [])
+        assert [r.query.intent for r in cache.lookups] == [Intent.INTENT_UNSPECIFIED]  # only the text alias
+        assert cache.stored == []
+        assert spans_with_events(exporter, "cache_bypass_pending_invalidation") == [
+            "router.cache_l1", "router.cache_store"]
+
+        # Shared answers are unaffected, for this user too.
+        nlu.reply = parsed(Intent.INTENT_WEATHER_LOOKUP, Route.ROUTE_FAST, city="Stockholm", date="2026-03-11")
+        cache.lookups.clear()
+        await p.ask(ask("hur blir vädret i Stockholm imorgon"))
+        assert len(cache.lookups) == 2 and len(cache.stored) == 1
+
+        # Another user's calendar is looked up and stored as usual.
+        nlu.reply = parsed(Intent.INTENT_CALENDAR_LIST, Route.ROUTE_FAST, date="2026-03-11")
+        other = AskInput(text="vad har jag imorgon", user_id="u2", session_id="", now=NOW,
+                         deadline=time.monotonic() + 5)
+        cache.lookups.clear()
+        await p.ask(other)
+        assert len(cache.lookups) == 2 and len(cache.stored) == 2
+
+        # The retry gets through: u1's calendar answers come from and go to the cache again.
+        cache.invalidate_error = None
+        held.release.set()
+        for _ in range(100):
+            if not pending.pending("u1"):
+                break
+            await asyncio.sleep(0)
+        assert cache.invalidated == ["u1", "u1"] and not pending.pending("u1")
+        cache.lookups.clear()
+        await p.ask(ask("vad har jag i kalendern imorgon"))
+        assert len(cache.lookups) == 2 and len(cache.stored) == 3
+    finally:
+        await p.aclose()
+
+
+@pytest.mark.parametrize(("intent", "served"), [
+    (Intent.INTENT_CALENDAR_LIST, False),
+    (Intent.INTENT_UNSPECIFIED, False),  # an entry that does not say whose it is counts as personal
+    (Intent.INTENT_WEATHER_LOOKUP, True),
+], ids=["personal", "unknown", "shared"])
+async def test_a_pending_user_gets_no_personal_text_alias_hit(intent: Intent.ValueType, served: bool) -> None:
+    cache, held = Cache(alias_hit="Du har inga möten."), HeldRetry()
+    cache.alias_intent = intent
+    pending = PendingInvalidations(cache, InvalidationRetry(), sleep=held.sleep)
+    p = pipeline(Nlu(parsed(Intent.INTENT_CALENDAR_LIST, Route.ROUTE_FAST, date="2026-03-11")), cache, Llm(),
+                 Tools(), invalidations=pending)
+    try:
+        pending.add("u1")
+        answer = await p.ask(ask("vad har jag i kalendern imorgon"))
+        assert (answer.route == "cache") is served
+    finally:
+        await p.aclose()
+
+
+async def test_a_change_while_pending_leaves_the_invalidation_to_the_retry_loop() -> None:
+    cache, held = Cache(), HeldRetry()
+    pending = PendingInvalidations(cache, InvalidationRetry(), sleep=held.sleep)
+    p = pipeline(Nlu(parsed(Intent.INTENT_TIMER_SET, Route.ROUTE_FAST, duration_s=60)), cache, Llm(),
+                 Tools(mutated=True), invalidations=pending)
+    try:
+        pending.add("u1")
+        await p.ask(ask())
+        assert cache.invalidated == [] and pending.pending("u1")  # no request waits on a cache known to fail
+        held.release.set()
+        for _ in range(100):
+            if not pending.pending("u1"):
+                break
+            await asyncio.sleep(0)
+        assert cache.invalidated == ["u1"] and not pending.pending("u1")
+    finally:
+        await p.aclose()
 
 
 async def test_no_hop_waits_past_the_deadline() -> None:
