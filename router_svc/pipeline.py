@@ -18,6 +18,7 @@ from alice.common.v1 import types_pb2
 from alice.llm.v1 import llm_service_pb2 as llm_pb
 from alice.nlu.v1 import nlu_service_pb2 as nlu_pb
 from alice.runtime.breaker import State
+from alice.runtime.tracing import as_call_span
 from alice.taxonomy import (
     CacheTier,
     Route,
@@ -119,10 +120,18 @@ class Timeline:
         self.ms: dict[str, float] = {}
 
     @contextlib.contextmanager
-    def stage(self, name: str, **attributes: str | float | bool) -> Iterator[trace.Span]:
+    def stage(self, name: str, *, call: bool = False,
+              attributes: Mapping[str, str | float | bool] | None = None) -> Iterator[trace.Span]:
+        """A `router.<name>` span around a step. `call`: the step is one downstream call, and the stage span is that
+        call's CLIENT span (`as_call_span`), not a second span around it."""
         started = time.perf_counter_ns()
-        with self._tracer.start_as_current_span(f"router.{name}", attributes=attributes) as span:
-            yield span
+        kind = trace.SpanKind.CLIENT if call else trace.SpanKind.INTERNAL
+        with self._tracer.start_as_current_span(f"router.{name}", kind=kind, attributes=attributes) as span:
+            if call:
+                with as_call_span(span):
+                    yield span
+            else:
+                yield span
         start, end = getattr(span, "start_time", None), getattr(span, "end_time", None)
         elapsed = (end - start) if start is not None and end is not None else time.perf_counter_ns() - started
         self.ms[name] = self.ms.get(name, 0.0) + elapsed / 1e6
@@ -262,7 +271,7 @@ class Pipeline:
     async def _understand(self, request: AskInput, timeline: Timeline) -> Understanding:
         parse_request = nlu_pb.ParseRequest(text=request.text, time_zone=str(request.now.tzinfo))
         parse_request.reference_time.FromDatetime(request.now.astimezone(dt.UTC))
-        with timeline.stage("nlu") as span:
+        with timeline.stage("nlu", call=True) as span:
             try:
                 reply = await self._nlu.parse(parse_request, self._hop(request, self._nlu_s))
             except DownstreamError as error:
@@ -301,7 +310,7 @@ class Pipeline:
     async def _lookup_alias(self, request: AskInput, timeline: Timeline) -> cache_pb.LookupResponse | None:
         query = cache_pb.CacheQuery(text=request.text, user_id=request.user_id, answer_version=self._version,
                                     reference_date=_local_date(request.now))
-        with timeline.stage("cache_alias") as span:
+        with timeline.stage("cache_alias", call=True) as span:
             try:
                 reply = await self._cache.lookup(
                     cache_pb.LookupRequest(query=query, tiers=[CacheTier.CACHE_TIER_L1_EXACT]),
@@ -319,7 +328,7 @@ class Pipeline:
     async def _lookup(self, query: cache_pb.CacheQuery, tiers: list[CacheTier.ValueType], stage: str,
                       request: AskInput,
                       timeline: Timeline, answer: Answer) -> cache_pb.LookupResponse | None:
-        with timeline.stage(stage) as span:
+        with timeline.stage(stage, call=True) as span:
             try:
                 reply = await self._cache.lookup(cache_pb.LookupRequest(query=query, tiers=tiers),
                                                  self._hop(request, self._cache_s))
@@ -337,7 +346,7 @@ class Pipeline:
                                answer: Answer) -> cache_pb.LookupResponse | None:
         if "CACHE_BYPASSED" in answer.degradations or "NLU_FALLBACK" in answer.degradations:
             return None
-        with timeline.stage("embed"):
+        with timeline.stage("embed", call=True):
             try:
                 embedded = await self._nlu.embed(request.text, self._hop(request, self._nlu_s))
             except DownstreamError:
@@ -358,7 +367,7 @@ class Pipeline:
         if answer.tool_call is not None:
             cached.tool_call.CopyFrom(types_pb2.ToolCall(intent=intent_value(answer.tool_call[0]),
                                                          arguments=slots_to_proto(answer.tool_call[1])))
-        with timeline.stage("cache_store") as span:
+        with timeline.stage("cache_store", call=True) as span:
             if personal and self._pending.bypass(request.user_id, "store"):
                 span.add_event("alice.fallback", _PENDING_BYPASS)
                 return
@@ -371,7 +380,7 @@ class Pipeline:
     async def _remember_failure(self, query: cache_pb.CacheQuery, request: AskInput, timeline: Timeline) -> None:
         """L3: a repeat of this request fails fast while the planner is down (cleared when it recovers)."""
         failure = cache_pb.FailureEntry(downstream="llm.planner", code=14, message="planner unavailable")
-        with timeline.stage("cache_store_failure"), contextlib.suppress(DownstreamError):
+        with timeline.stage("cache_store_failure", call=True), contextlib.suppress(DownstreamError):
             await self._cache.store_failure(cache_pb.StoreFailureRequest(query=query, failure=failure),
                                             self._hop(request, self._cache_s))
 
@@ -467,7 +476,7 @@ class Pipeline:
             select.hint.intent = intent_value(understanding.intent)
             select.hint.arguments.CopyFrom(slots_to_proto(understanding.slots))
             budget = self._hop(request, self._micro_s if role == "micro" else self._planner_s)
-            with timeline.stage(f"llm_{role}") as span:
+            with timeline.stage(f"llm_{role}", call=True) as span:
                 span.set_attribute("gen_ai.operation.name", "chat")
                 try:
                     reply = await self._llm.select_tool(select, budget)
@@ -498,7 +507,7 @@ class Pipeline:
                                               role=_ROLE[role])
             budget = self._hop(request, self._planner_s if role == "planner" else self._micro_s)
             pieces: list[str] = []
-            with timeline.stage(f"llm_{role}") as span:
+            with timeline.stage(f"llm_{role}", call=True) as span:
                 span.set_attribute("gen_ai.operation.name", "chat")
                 try:
                     async for event in self._llm.generate_stream(generate, budget):
@@ -521,7 +530,7 @@ class Pipeline:
 
     async def _run_tool(self, intent: str, arguments: Mapping[str, object], request: AskInput, timeline: Timeline,
                         answer: Answer) -> None:
-        with timeline.stage("tool", **{"alice.tool": intent}):
+        with timeline.stage("tool", attributes={"alice.tool": intent}):
             outcome = await self._tools.run(intent, arguments, request, self._hop(request, self._tool_s))
         answer.text = outcome.reply
         if outcome.rejected:
@@ -536,7 +545,7 @@ class Pipeline:
 
     async def _invalidate(self, request: AskInput, timeline: Timeline) -> None:
         """Drop the user's cached personal answers; a failure is retried in the background (PendingInvalidations)."""
-        with timeline.stage("cache_invalidate") as span:
+        with timeline.stage("cache_invalidate", call=True) as span:
             if self._pending.pending(request.user_id):
                 # A retry loop runs already: it covers this change too (and keeps this request off a sick cache).
                 self._pending.add(request.user_id)

@@ -10,7 +10,9 @@ per method built once, and the client span ended from the call's own result inst
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 import grpc
@@ -163,6 +165,25 @@ class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
         return traced
 
 
+_NEXT_CALL: ContextVar[list[trace.Span] | None] = ContextVar("alice_next_call_span", default=None)
+
+
+@contextlib.contextmanager
+def as_call_span(span: trace.Span) -> Iterator[trace.Span]:
+    """Record the next outgoing gRPC call made in this context on `span` instead of a CLIENT span of its own.
+
+    For a step that is exactly one call (the router's `router.nlu` stage is the NLU Parse call): `span` is a
+    CLIENT span its caller started and ends; the call adds the `rpc.*` attributes and status to it and sends
+    its context downstream, so the downstream's SERVER span is its child. One span per hop instead of two.
+    A second call in the same context gets its own span as usual.
+    """
+    token = _NEXT_CALL.set([span])
+    try:
+        yield span
+    finally:
+        _NEXT_CALL.reset(token)
+
+
 class _ClientSpans:
     """A CLIENT span around each outgoing call, with the trace context added to the call's metadata."""
 
@@ -170,29 +191,36 @@ class _ClientSpans:
         self._tracer = provider.get_tracer(SCOPE)
         self._attributes: dict[str, _Attributes] = {}
 
-    def start(self, details: grpc.aio.ClientCallDetails) -> tuple[trace.Span, grpc.aio.ClientCallDetails]:
+    def start(self, details: grpc.aio.ClientCallDetails) -> tuple[trace.Span, bool, grpc.aio.ClientCallDetails]:
+        """The call's span, whether this call owns it (ends it), and the details with the trace context."""
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
         attributes = self._attributes.get(method)
         if attributes is None:
             attributes = self._attributes[method] = _method_attributes(method)
-        span = self._tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes)
+        adopted = _NEXT_CALL.get()
+        if adopted:  # the caller's span for this one call (as_call_span); the list is shared, so pop once
+            span, owned = adopted.pop(), False
+            span.set_attributes(attributes)
+        else:
+            span, owned = self._tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes), True
         carrier: dict[str, str] = {}
         propagate.inject(carrier, trace.set_span_in_context(span))
         if not carrier:
-            return span, details
+            return span, owned, details
         metadata = grpc.aio.Metadata(*(details.metadata or ()), *carrier.items())
-        return span, grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials,
-                                                details.wait_for_ready)
+        return span, owned, grpc.aio.ClientCallDetails(details.method, details.timeout, metadata,
+                                                       details.credentials, details.wait_for_ready)
 
     @staticmethod
-    def fail(span: trace.Span, error: BaseException) -> None:
+    def fail(span: trace.Span, owned: bool, error: BaseException) -> None:
         if isinstance(error, grpc.aio.AioRpcError):
             _set_code(span, error.code(), error.details(), True)
         elif isinstance(error, Exception):
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
         else:  # the caller gave up on the call (the router drops the NLU call when the alias lookup hits)
             span.set_attribute(_STATUS_CODE, grpc.StatusCode.CANCELLED.value[0])
-        span.end()
+        if owned:
+            span.end()
 
 
 class _UnaryClientTracing(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
@@ -200,7 +228,7 @@ class _UnaryClientTracing(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore
         self._spans = spans
 
     async def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
-        span, details = self._spans.start(details)
+        span, owned, details = self._spans.start(details)
         call = None
         try:
             call = await continuation(details, request)
@@ -210,13 +238,14 @@ class _UnaryClientTracing(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore
                 # The caller's task was cancelled while this waited for the result: stop the call itself too,
                 # so the server stops working on it (gRPC only does that when nothing waits in between).
                 call.cancel()
-            self._spans.fail(span, error)
+            self._spans.fail(span, owned, error)
             raise
         if code == grpc.StatusCode.OK:
             span.set_attribute(_STATUS_CODE, 0)
         else:
             _set_code(span, code, await call.details(), True)
-        span.end()
+        if owned:
+            span.end()
         return call
 
 
@@ -225,23 +254,24 @@ class _StreamClientTracing(grpc.aio.UnaryStreamClientInterceptor):  # type: igno
         self._spans = spans
 
     async def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
-        span, details = self._spans.start(details)
+        span, owned, details = self._spans.start(details)
         try:
             call = await continuation(details, request)
         except BaseException as error:
-            self._spans.fail(span, error)
+            self._spans.fail(span, owned, error)
             raise
-        return self._relay(span, call)
+        return self._relay(span, owned, call)
 
-    async def _relay(self, span: trace.Span, call: Any) -> AsyncIterator[Any]:
+    async def _relay(self, span: trace.Span, owned: bool, call: Any) -> AsyncIterator[Any]:
         try:
             async for item in call:
                 yield item
         except BaseException as error:
-            self._spans.fail(span, error)
+            self._spans.fail(span, owned, error)
             raise
         span.set_attribute(_STATUS_CODE, 0)
-        span.end()
+        if owned:
+            span.end()
 
 
 def client_interceptors(provider: trace.TracerProvider) -> list[Any]:

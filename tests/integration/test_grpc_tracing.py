@@ -23,6 +23,7 @@ from alice.runtime.config import ClientSettings
 from alice.runtime.errors import InvalidArgument, ServiceError, Unavailable
 from alice.runtime.server import ServiceHost
 from alice.runtime.telemetry import Telemetry
+from alice.runtime.tracing import as_call_span
 
 NLU = "alice.nlu.v1.NluService"
 PARSE = f"/{NLU}/Parse"
@@ -163,3 +164,27 @@ async def test_streaming_call_spans_end_with_the_stream(make_telemetry: Callable
     finally:
         await channel.close(None)
         await host.shutdown()
+
+
+async def test_a_call_span_carries_the_call_instead_of_a_second_span(
+        mesh: tuple[Scripted, grpc.aio.Channel, int], make_telemetry: Callable[[str], Telemetry],
+        span_exporter: InMemorySpanExporter) -> None:
+    _, channel, _ = mesh
+    tracer = make_telemetry("alice-client").tracer
+    stub = nlu_grpc.NluServiceStub(channel)
+    with tracer.start_as_current_span("router.nlu", kind=SpanKind.CLIENT) as stage, as_call_span(stage):
+        await stub.Parse(nlu_pb.ParseRequest(text="vad är klockan"), timeout=2)
+        assert stage.is_recording()  # the caller ends its span, not the interceptor
+        await stub.Parse(nlu_pb.ParseRequest(text="och imorgon?"), timeout=2)  # a second call: its own span
+    for _ in range(100):
+        spans = span_exporter.get_finished_spans()
+        if sum(s.kind == SpanKind.SERVER for s in spans) == 2:
+            break
+        await asyncio.sleep(0.01)
+    stage_span = next(s for s in spans if s.name == "router.nlu")
+    own = [s for s in spans if s.name == PARSE and s.kind == SpanKind.CLIENT]
+    servers = sorted((s for s in spans if s.kind == SpanKind.SERVER), key=lambda s: s.start_time or 0)
+    assert stage_span.attributes is not None and stage_span.attributes["rpc.method"] == "Parse"
+    assert stage_span.attributes["rpc.grpc.status_code"] == 0
+    assert len(own) == 1 and own[0].parent is not None and own[0].parent.span_id == stage_span.context.span_id
+    assert [s.parent.span_id for s in servers if s.parent] == [stage_span.context.span_id, own[0].context.span_id]
