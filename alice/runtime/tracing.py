@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -24,6 +25,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 NOT_TRACED = ("/grpc.health.v1.Health/",)
 """Health probes would bury the requests in one-span traces."""
 SCOPE = "alice.runtime.tracing"
+CALL_START, CALL_END = "alice.call.start_ns", "alice.call.end_ns"
+"""On a span that carries a call made inside it (as_call_span): when the call itself started and ended."""
 
 # A server that answers with one of these failed; any other code is the caller's doing (semantic conventions).
 _SERVER_ERRORS = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -175,7 +178,9 @@ def as_call_span(span: trace.Span) -> Iterator[trace.Span]:
     For a step that is exactly one call (the router's `router.nlu` stage is the NLU Parse call): `span` is a
     CLIENT span its caller started and ends; the call adds the `rpc.*` attributes and status to it and sends
     its context downstream, so the downstream's SERVER span is its child. One span per hop instead of two.
-    A second call in the same context gets its own span as usual.
+    The call's own interval is kept as `alice.call.start_ns` / `alice.call.end_ns` (epoch ns), so the time
+    the caller spent in the step around the call stays visible (benchmarks/router_overhead.py uses it). A
+    second call in the same context gets its own span as usual.
     """
     token = _NEXT_CALL.set([span])
     try:
@@ -201,6 +206,7 @@ class _ClientSpans:
         if adopted:  # the caller's span for this one call (as_call_span); the list is shared, so pop once
             span, owned = adopted.pop(), False
             span.set_attributes(attributes)
+            span.set_attribute(CALL_START, time.time_ns())
         else:
             span, owned = self._tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes), True
         carrier: dict[str, str] = {}
@@ -219,8 +225,15 @@ class _ClientSpans:
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
         else:  # the caller gave up on the call (the router drops the NLU call when the alias lookup hits)
             span.set_attribute(_STATUS_CODE, grpc.StatusCode.CANCELLED.value[0])
-        if owned:
-            span.end()
+        _finish(span, owned)
+
+
+def _finish(span: trace.Span, owned: bool) -> None:
+    """End the call's own span, or mark where the call ended inside its caller's span."""
+    if owned:
+        span.end()
+    else:
+        span.set_attribute(CALL_END, time.time_ns())
 
 
 class _UnaryClientTracing(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
@@ -244,8 +257,7 @@ class _UnaryClientTracing(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore
             span.set_attribute(_STATUS_CODE, 0)
         else:
             _set_code(span, code, await call.details(), True)
-        if owned:
-            span.end()
+        _finish(span, owned)
         return call
 
 
@@ -270,8 +282,7 @@ class _StreamClientTracing(grpc.aio.UnaryStreamClientInterceptor):  # type: igno
             self._spans.fail(span, owned, error)
             raise
         span.set_attribute(_STATUS_CODE, 0)
-        if owned:
-            span.end()
+        _finish(span, owned)
 
 
 def client_interceptors(provider: trace.TracerProvider) -> list[Any]:

@@ -186,5 +186,9 @@ async def test_a_call_span_carries_the_call_instead_of_a_second_span(
     servers = sorted((s for s in spans if s.kind == SpanKind.SERVER), key=lambda s: s.start_time or 0)
     assert stage_span.attributes is not None and stage_span.attributes["rpc.method"] == "Parse"
     assert stage_span.attributes["rpc.grpc.status_code"] == 0
+    call_start, call_end = stage_span.attributes["alice.call.start_ns"], stage_span.attributes["alice.call.end_ns"]
+    assert isinstance(call_start, int) and isinstance(call_end, int)
+    assert stage_span.start_time is not None and stage_span.end_time is not None
+    assert stage_span.start_time <= call_start < call_end <= stage_span.end_time
     assert len(own) == 1 and own[0].parent is not None and own[0].parent.span_id == stage_span.context.span_id
     assert [s.parent.span_id for s in servers if s.parent] == [stage_span.context.span_id, own[0].context.span_id]
