@@ -51,6 +51,8 @@ class Config:
     max_tokens_limit: int
     max_text_chars: int
     fault_delay_ms: int
+    fault_delay_file: Path | None
+    """LLM_FAULT_DELAY_FILE: a file of ms re-read when it changes (llm_svc/fault.py); fault tests only."""
     warm_date: str | None
 
     @classmethod
@@ -93,6 +95,7 @@ class Config:
             max_tokens_limit=e.integer("LLM_MAX_TOKENS_LIMIT", 512, minimum=16, maximum=4096),
             max_text_chars=e.integer("LLM_MAX_TEXT_CHARS", 2000, minimum=1, maximum=100_000),
             fault_delay_ms=e.integer("LLM_FAULT_DELAY_MS", 0, minimum=0, maximum=600_000),
+            fault_delay_file=e.path("LLM_FAULT_DELAY_FILE"),
             warm_date=warm_date,
         )
         if warm_date is not None:

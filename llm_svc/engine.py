@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import AsyncGenerator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -17,6 +17,7 @@ from alice.runtime.errors import InvalidArgument, ServiceError, Unavailable
 from alice.runtime.telemetry import Telemetry
 from llm_svc import prompts
 from llm_svc.backends import Backend, BackendError, ChatRequest, Completion, Event
+from llm_svc.fault import FaultDelay
 from llm_svc.toolcall import ToolCallError, parse_tool_call, tool_call_choices, tool_call_schema
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class Limits:
     tool_max_tokens: int = 64
     answer_max_tokens: int = 96
     max_tokens_limit: int = 512
-    fault_delay_ms: int = 0
+    fault_delay: FaultDelay = field(default_factory=FaultDelay)
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,9 @@ class LlmEngine:
         return value
 
     async def _fault_delay(self) -> None:
-        if self._limits.fault_delay_ms:
-            await asyncio.sleep(self._limits.fault_delay_ms / 1000)
+        delay_ms = self._limits.fault_delay.current_ms()
+        if delay_ms:
+            await asyncio.sleep(delay_ms / 1000)
 
     async def warm(self, reference_day: dt.date) -> None:
         """Evaluate each role's prompt prefixes once, so the first real request finds them cached."""

@@ -18,6 +18,7 @@ from llm_svc.backends.embedded import EmbeddedLlama, EmbeddedSettings
 from llm_svc.backends.remote import OllamaBackend, OpenAICompatibleBackend
 from llm_svc.config import Config
 from llm_svc.engine import Limits, LlmEngine
+from llm_svc.fault import FaultDelay
 from llm_svc.models import MODELS, ModelMissingError, require_model
 from llm_svc.scheduler import QueueMetrics, Scheduler
 from llm_svc.service import DEFAULT_TIME_ZONE, LlmServicer
@@ -82,7 +83,7 @@ class LlmServer:
         self._client = httpx.AsyncClient() if self._own_client else client
         self.backends = build_backends(config, self._client, QueueMetrics.create(telemetry.meter))
         limits = Limits(config.max_text_chars, config.tool_max_tokens, config.answer_max_tokens,
-                        config.max_tokens_limit, config.fault_delay_ms)
+                        config.max_tokens_limit, FaultDelay(config.fault_delay_ms, config.fault_delay_file))
         self.engine = LlmEngine(self.backends, telemetry, limits)
         self.host = ServiceHost(config.server, telemetry, [SERVICE])
         llm_service_pb2_grpc.add_LlmServiceServicer_to_server(LlmServicer(self.engine), self.host.server)

@@ -185,11 +185,11 @@ class FaultSchedule:
             return f"{event.target} started again (pid {mesh.processes[event.target].process.pid}), SERVING"
         if event.action == "llm-slow":
             delay = event.arg if event.arg is not None else DEFAULT_LLM_DELAY_MS
-            await asyncio.to_thread(start_service, mesh, "llm", {"LLM_FAULT_DELAY_MS": str(delay)})
-            return f"llm restarted with LLM_FAULT_DELAY_MS={delay}, SERVING"
+            mesh.set_llm_delay(delay)
+            return f"every LLM call waits {delay} ms first (LLM_FAULT_DELAY_FILE, no restart)"
         if event.action == "llm-normal":
-            await asyncio.to_thread(start_service, mesh, "llm", {"LLM_FAULT_DELAY_MS": "0"})
-            return "llm restarted without added delay, SERVING"
+            mesh.set_llm_delay(0)
+            return "LLM calls without added delay again"
         if event.action == "fill-llm-queue":
             if self.filler is None:
                 self.filler = QueueFiller(mesh.address("llm"), event.arg or DEFAULT_QUEUE_FILLERS)

@@ -110,6 +110,8 @@ class LocalMesh:
     def start(self) -> None:
         wanted = [s for s in SERVICES if s in set(self.services)]
         self._workdir = Path(tempfile.mkdtemp(prefix="alice-mesh-"))
+        # Written by set_llm_delay (the bench's llm-slow fault); the LLM re-reads it on change.
+        self._shared_env["LLM_FAULT_DELAY_FILE"] = str(self._workdir / "llm-fault-delay-ms")
         self.redis = RedisServer().start()
         self._say(f"redis    {self.redis.url} (real redis-server)")
         if self.trace_db is not None:
@@ -194,6 +196,14 @@ class LocalMesh:
         if entry.process.poll() is None:
             self.stop_service(name)
         return self._start_service(name, entry.port, entry.metrics_port, fixed=True, extra_env=extra_env)
+
+    def set_llm_delay(self, delay_ms: int) -> None:
+        """Every LLM call waits `delay_ms` first from now on, without a restart (llm_svc/fault.py)."""
+        assert self._workdir is not None, "start the mesh first"
+        path = self._workdir / "llm-fault-delay-ms"
+        staged = path.with_suffix(".tmp")
+        staged.write_text(f"{delay_ms}\n", encoding="utf-8")
+        os.replace(staged, path)  # the LLM never reads a half-written number
 
     def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> None:
         """Stop one service (SIGTERM, then SIGKILL of its process group after the timeout)."""

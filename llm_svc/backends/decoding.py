@@ -168,7 +168,7 @@ class GreedyDecoder:
     def prefill(self, tokens: Sequence[int]) -> int:
         """Queue the prompt, reusing the cached prefix; returns how many prompt tokens were reused."""
         llm = self._llm
-        cached = llm.longest_token_prefix(llm._input_ids.tolist(), list(tokens))
+        cached = int(llm.longest_token_prefix(llm._input_ids.tolist(), list(tokens)))
         cached = min(cached, len(tokens) - 1)  # evaluate at least one token so the logits are fresh
         llm.n_tokens = cached
         self._pending = list(tokens[cached:])

@@ -83,8 +83,10 @@ def test_slow_llm_opens_the_planner_breaker_and_replies_keep_their_deadline(mesh
     assert len(questions) >= 50, len(questions)
     items = [item for pair in zip(questions[:40], standard_items(FAST_INTENTS)[:40], strict=True) for item in pair]
 
-    # The LLM is slow from the start; llm-normal restarts it without the delay half-way.
+    # The LLM is slow from the start (LLM_FAULT_DELAY_MS); llm-normal takes the delay away half-way, no restart.
+    llm_pid = mesh.processes["llm"].process.pid
     run = run_with_faults(mesh, credentials, items, rate=4, duration_s=16, faults="llm-normal@9s")
+    assert mesh.processes["llm"].process.pid == llm_pid  # the same process: only its injected delay changed
 
     planner = run.transitions("llm.planner")
     opened = [t for t in planner if t.startswith("closed->open")]

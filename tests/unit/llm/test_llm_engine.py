@@ -13,6 +13,7 @@ from alice.runtime.errors import InvalidArgument, Unavailable
 from alice.runtime.telemetry import Telemetry
 from llm_svc.backends import BackendError, ChatRequest, Completion, Event
 from llm_svc.engine import Limits, LlmEngine, ModelOutputInvalid
+from llm_svc.fault import FaultDelay
 
 REFERENCE = dt.datetime(2026, 3, 10, 9, 0)
 
@@ -124,7 +125,7 @@ async def test_fault_delay_is_applied(make_telemetry: Callable[[str], Telemetry]
     import time
 
     backend = ScriptedBackend('{"tool":"time.now","arguments":{}}')
-    engine = LlmEngine({"micro": backend}, make_telemetry("alice-llm-test"), Limits(fault_delay_ms=50))
+    engine = LlmEngine({"micro": backend}, make_telemetry("alice-llm-test"), Limits(fault_delay=FaultDelay(50)))
     started = time.monotonic()
     await engine.select_tool("vad är klockan", "micro", REFERENCE)
     assert time.monotonic() - started >= 0.05
