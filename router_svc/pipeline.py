@@ -436,9 +436,11 @@ class Pipeline:
                 return
             await self._run_tool(intent, understanding.slots, request, timeline, answer)
             return
-        if intent == "info.query" and not understanding.abstained:
+        if intent == "info.query" and not understanding.abstained and route == "planner":
             await self._generate_answer(route, request, timeline, answer)
             return
+        # A knowledge question the NLU was not sure of (route micro) goes through tool selection first: the model
+        # may find the tool ("hur sent är det" is time.now), and if it agrees on info.query, the planner answers.
         if intent in _TEMPLATE_INTENTS and not understanding.abstained:
             answer.text = messages.GREETING
             return

@@ -234,6 +234,23 @@ async def test_info_query_is_generated_by_the_planner() -> None:
     assert (answer.route, answer.text, answer.tool_call) == ("planner", "Oslo.", None)
 
 
+async def test_an_unsure_knowledge_question_lets_the_model_find_a_tool() -> None:
+    # "hur sent är det": the NLU says info.query without conviction (route micro); the micro model finds time.now.
+    tools, llm = Tools(), Llm(tool=Intent.INTENT_TIME_NOW)
+    p = pipeline(Nlu(parsed(Intent.INTENT_INFO_QUERY, Route.ROUTE_MICRO, confidence=0.83)), Cache(), llm, tools)
+    answer = await p.ask(ask("hur sent är det"))
+    assert [intent for intent, _ in tools.calls] == ["time.now"] and llm.roles == [llm_pb.MODEL_ROLE_MICRO]
+    assert (answer.route, answer.text) == ("micro", "ok time.now")
+
+
+async def test_an_unsure_knowledge_question_the_model_confirms_is_answered_by_the_planner() -> None:
+    tools, llm = Tools(), Llm(tool=Intent.INTENT_INFO_QUERY)
+    p = pipeline(Nlu(parsed(Intent.INTENT_INFO_QUERY, Route.ROUTE_MICRO, confidence=0.83)), Cache(), llm, tools)
+    answer = await p.ask(ask("vad är DNA"))
+    assert tools.calls == [] and llm.roles == [llm_pb.MODEL_ROLE_MICRO, llm_pb.MODEL_ROLE_PLANNER]
+    assert (answer.route, answer.text) == ("planner", "Oslo.")
+
+
 async def test_quota_overflow_goes_to_the_planner() -> None:
     llm = Llm()
     p = pipeline(Nlu(parsed(Intent.INTENT_TIMER_SET, Route.ROUTE_MICRO)), Cache(), llm, Tools(), max_share=0.0)
