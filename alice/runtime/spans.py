@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from time import time_ns
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
@@ -33,6 +33,7 @@ from opentelemetry.util import types
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
 _PRIMITIVE = (str, bool, int, float)  # exact types that need no cleaning
 _UNSET = Status(StatusCode.UNSET)
 _TRACE_ID_LIMIT = (1 << 64) - 1
@@ -47,6 +48,13 @@ class _Attributes(dict[str, Any]):
     def __init__(self, limit: int | None, max_length: int | None) -> None:
         self.limit = limit
         self.max_length = max_length
+
+    @classmethod
+    def of(cls, attributes: types.Attributes, limit: int | None, max_length: int | None) -> _Attributes:
+        cleaned = cls(limit, max_length)
+        for key, value in (attributes or {}).items():
+            cleaned.put(key, value)
+        return cleaned
 
     def put(self, key: str, value: Any) -> None:
         if not key or not isinstance(key, str):
@@ -63,6 +71,17 @@ class _Attributes(dict[str, Any]):
                 return
             del self[next(iter(self))]
         self[key] = value
+
+
+def _appended(items: Sequence[_T], item: _T, limit: int | None) -> tuple[list[_T], bool]:
+    """`items` with `item` added, the oldest giving way at `limit` (the SDK's bounded lists); whether one was
+    dropped. A limit of 0 keeps nothing."""
+    kept = list(items)
+    if limit is None or len(kept) < limit:
+        return [*kept, item], False
+    if not kept:
+        return kept, True
+    return [*kept[1:], item], True
 
 
 class LeanSpan(trace_api.Span, ReadableSpan):
@@ -91,11 +110,8 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         self._record_exception = record_exception
         self._set_status_on_exception = set_status_on_exception
         limits = tracer.limits
-        self._values = _Attributes(limits.max_span_attributes, limits.max_span_attribute_length)
+        self._values = _Attributes.of(attributes, limits.max_span_attributes, limits.max_span_attribute_length)
         self._attributes = self._values  # what ReadableSpan.to_json reads
-        if attributes:
-            for key, value in attributes.items():
-                self._values.put(key, value)
         if links:
             for link in links:
                 self._add_link(link.context, link.attributes)
@@ -147,31 +163,18 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         if self._ended("adding an event"):
             return
         limits = self._tracer.limits
-        events = self._events = list(self._events)
-        if limits.max_events is not None and len(events) >= limits.max_events:
-            self._dropped_events += 1  # the oldest gives way, as in the SDK
-            if not events:
-                return
-            del events[0]
-        cleaned = _Attributes(limits.max_event_attributes, limits.max_attribute_length)
-        for key, value in (attributes or {}).items():
-            cleaned.put(key, value)
-        events.append(Event(name, cleaned, timestamp))
+        event = Event(name, _Attributes.of(attributes, limits.max_event_attributes, limits.max_attribute_length),
+                      timestamp)
+        self._events, dropped = _appended(self._events, event, limits.max_events)
+        self._dropped_events += dropped
 
     def _add_link(self, context: SpanContext, attributes: types.Attributes) -> None:
         if not (context and (context.is_valid or attributes or context.trace_state)):  # the SDK's rule
             return
         limits = self._tracer.limits
-        links = self._links = list(self._links)
-        if limits.max_links is not None and len(links) >= limits.max_links:
-            self._dropped_links += 1
-            if not links:
-                return
-            del links[0]
-        cleaned = _Attributes(limits.max_link_attributes, limits.max_attribute_length)
-        for key, value in (attributes or {}).items():
-            cleaned.put(key, value)
-        links.append(Link(context, cleaned))
+        link = Link(context, _Attributes.of(attributes, limits.max_link_attributes, limits.max_attribute_length))
+        self._links, dropped = _appended(self._links, link, limits.max_links)
+        self._dropped_links += dropped
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if not self._ended("adding a link"):
