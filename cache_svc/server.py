@@ -7,8 +7,6 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from opentelemetry.instrumentation.redis import RedisInstrumentor
-
 from alice.cache.v1 import cache_service_pb2, cache_service_pb2_grpc
 from alice.runtime.server import ServiceHost
 from alice.runtime.telemetry import Telemetry, setup_logging, setup_telemetry
@@ -43,8 +41,7 @@ async def build(config: Config, telemetry: Telemetry) -> CacheApp:
     Health is SERVING even while Redis is down: the router keeps calling the cache, which answers fast misses
     and drops stores (Stats.redis_up says why); a NOT_SERVING cache would only turn those into errors.
     """
-    store = RedisStore(config.redis)
-    RedisInstrumentor.instrument_client(store.client, tracer_provider=telemetry.provider)
+    store = RedisStore(config.redis, tracer_provider=telemetry.provider)
     cache = Cache(store, config.policy(), config.l2, config.limits, telemetry.tracer, meter=telemetry.meter)
     host = ServiceHost(config.server, telemetry, [SERVICE])
     servicer = CacheServicer(cache, config.limits)

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
+from opentelemetry import trace
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from alice.runtime.redis_tracing import TracedRedis, traced
 from cache_svc.config import RedisSettings
 
 log = logging.getLogger(__name__)
@@ -69,11 +71,13 @@ class RedisStore:
     Every command has the pool's socket timeout. After a connection error or timeout the store is "down":
     calls fail at once with StoreUnavailable until a back-off delay has passed, then one call probes again.
     Deletions are the exception: they have no fallback, so they always try (see `delete_indexed`).
-    `monitor()` pings in the background so `up` recovers without traffic.
+    `monitor()` pings in the background so `up` recovers without traffic. With a `tracer_provider`, every command and
+    pipeline inside a trace is a CLIENT span (`alice.runtime.redis_tracing`).
     """
 
     def __init__(self, settings: RedisSettings, client: aioredis.Redis | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 tracer_provider: trace.TracerProvider | None = None) -> None:
         self._settings = settings
         self._clock = clock
         if client is None:
@@ -89,7 +93,9 @@ class RedisStore:
                 retry=Retry(NoBackoff(), 0),
                 health_check_interval=0,
             )
-            client = aioredis.Redis.from_pool(pool)
+            client = TracedRedis.from_pool(pool)
+            if tracer_provider is not None:
+                traced(client, tracer_provider)
         self._client = client
         self._up = True
         self._retry_at = 0.0

@@ -22,6 +22,7 @@ from alice.runtime.channels import open_channel
 from alice.runtime.config import ConfigError
 from alice.runtime.errors import Unavailable
 from alice.runtime.ratelimit import RateLimitInterceptor, TokenBucketLimiter
+from alice.runtime.redis_tracing import TracedRedis, traced
 from alice.runtime.server import ServiceHost
 from alice.runtime.telemetry import Telemetry, setup_logging, setup_telemetry
 from router_svc.config import AuthSettings, Config
@@ -141,14 +142,14 @@ async def build(config: Config, telemetry: Telemetry, tools: ToolRunner | None =
     if tools is None:
         from router_svc.toolrunner import RedisToolRunner
 
-        redis_client = aioredis.Redis.from_url(
+        redis_client = traced(TracedRedis.from_url(
             config.redis_url,
             socket_timeout=config.redis_timeout_s,
             socket_connect_timeout=config.redis_timeout_s,
             retry=storage_retry(config.budgets.tool_s),  # rides out a Redis restart inside the tool budget
-        )
+        ), telemetry.provider)
         http = httpx.AsyncClient(timeout=httpx.Timeout(config.budgets.tool_s))
-        tools = RedisToolRunner(redis_client, http, config.weather_base_url, telemetry.tracer)
+        tools = RedisToolRunner(redis_client, http, config.weather_base_url)
         storage = redis_client
 
         async def forget_tools_in_redis(user_id: str, timeout_s: float) -> int:

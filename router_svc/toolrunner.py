@@ -16,12 +16,15 @@ from router_svc.tools import OpenMeteoProvider, ToolContext, build_registry, fix
 
 
 class RedisToolRunner:
-    """Runs the taxonomy's tools over per-user data in Redis and the configured weather provider."""
+    """Runs the taxonomy's tools over per-user data in Redis and the configured weather provider.
 
-    def __init__(self, redis: Redis, http: httpx.AsyncClient, weather_base_url: str, tracer: trace.Tracer) -> None:
+    What happened goes on the current span (the pipeline's `router.tool` stage): the tool's name, whether it
+    changed data or degraded, and a rejection or fallback as an event. One span per tool run, not two.
+    """
+
+    def __init__(self, redis: Redis, http: httpx.AsyncClient, weather_base_url: str) -> None:
         self._redis = redis
         self._registry = build_registry(OpenMeteoProvider(http, base_url=weather_base_url))
-        self._tracer = tracer
 
     async def run(self, intent: str, args: Mapping[str, object], request: AskInput, timeout_s: float) -> ToolOutcome:
         context = ToolContext(
@@ -33,19 +36,19 @@ class RedisToolRunner:
             clock=fixed_clock(request.now) if request.reference_given else system_clock,
             timeout_s=timeout_s,
         )
-        with self._tracer.start_as_current_span(f"tool.{intent}", attributes={"alice.tool": intent}) as span:
-            try:
-                result = await self._registry.run(intent, args, context)
-            except (InvalidArgument, ResourceExhausted) as error:
-                # The reason is English and for operators; the user gets a Swedish reply.
-                span.add_event("alice.tool.rejected", {"alice.reason": error.message})
-                reply = messages.TOOL_LIMIT if isinstance(error, ResourceExhausted) else messages.TOOL_REJECTED
-                return ToolOutcome(reply=reply, rejected=True)
-            except Unavailable as error:
-                span.add_event("alice.fallback", {"alice.fallback": "tool_storage_unavailable",
-                                                  "alice.reason": error.message})
-                return ToolOutcome(reply=messages.TOOL_STORAGE_UNAVAILABLE, degraded=True, cacheable=False)
-            span.set_attributes({"alice.tool.name": tool_for(intent) or "", "alice.tool.mutated": result.mutated,
-                                 "alice.tool.degraded": result.degraded})
+        span = trace.get_current_span()
+        try:
+            result = await self._registry.run(intent, args, context)
+        except (InvalidArgument, ResourceExhausted) as error:
+            # The reason is English and for operators; the user gets a Swedish reply.
+            span.add_event("alice.tool.rejected", {"alice.reason": error.message})
+            reply = messages.TOOL_LIMIT if isinstance(error, ResourceExhausted) else messages.TOOL_REJECTED
+            return ToolOutcome(reply=reply, rejected=True)
+        except Unavailable as error:
+            span.add_event("alice.fallback", {"alice.fallback": "tool_storage_unavailable",
+                                              "alice.reason": error.message})
+            return ToolOutcome(reply=messages.TOOL_STORAGE_UNAVAILABLE, degraded=True, cacheable=False)
+        span.set_attributes({"alice.tool.name": tool_for(intent) or "", "alice.tool.mutated": result.mutated,
+                             "alice.tool.degraded": result.degraded})
         return ToolOutcome(reply=result.reply, mutated=result.mutated, degraded=result.degraded,
                            cacheable=result.cacheable)

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _PRIMITIVE = (str, bool, int, float)  # exact types that need no cleaning
+_SEQUENCES = (list, tuple)
 _UNSET = Status(StatusCode.UNSET)
 _TRACE_ID_LIMIT = (1 << 64) - 1
 
@@ -61,7 +62,10 @@ class _Attributes(dict[str, Any]):
             log.warning("invalid attribute key %r, dropped", key)
             self.dropped += 1
             return
-        if type(value) not in _PRIMITIVE or (self.max_length is not None and type(value) is str):
+        kind = type(value)
+        if kind in _SEQUENCES and self.max_length is None and all(type(item) in _PRIMITIVE for item in value):
+            value = tuple(value)  # what the SDK's rule makes of a list of primitives, without its ABC checks
+        elif kind not in _PRIMITIVE or (self.max_length is not None and kind is str):
             value = _clean_attribute_value(value, self.max_length)
         if key in self:
             del self[key]  # a new value moves to the end, as in the SDK
