@@ -15,6 +15,7 @@ from opentelemetry import metrics, trace
 
 from alice.runtime.errors import InvalidArgument
 from alice.runtime.stats import percentile
+from alice.runtime.telemetry import Deferred
 from alice.taxonomy import INTENTS
 from cache_svc import keys
 from cache_svc.config import L2Settings, Limits
@@ -126,10 +127,10 @@ class CacheStats:
     latency_ms: dict[str, deque[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._duration = self.meter.create_histogram(
-            "alice.cache.lookup.duration", unit="ms", description="Redis round trip of one lookup step, by tier")
-        self._lookups = self.meter.create_counter(
-            "alice.cache.lookups", description="Tiers consulted, by tier and result")
+        self._duration = Deferred(self.meter.create_histogram(
+            "alice.cache.lookup.duration", unit="ms", description="Redis round trip of one lookup step, by tier"))
+        self._lookups = Deferred(self.meter.create_counter(
+            "alice.cache.lookups", description="Tiers consulted, by tier and result"))
         self._stores = self.meter.create_counter(
             "alice.cache.stores", description="Store requests by tier (l1 answers, l3 failures) and outcome")
         self._corrupt = self.meter.create_counter(

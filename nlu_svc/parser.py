@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from opentelemetry import metrics, trace
 
 from alice.runtime.errors import InvalidArgument
+from alice.runtime.telemetry import Deferred
 from alice.swedish import extract_slots, normalize
 from nlu_svc import routing
 from nlu_svc.classifier import Decision, IntentClassifier
@@ -91,12 +92,13 @@ class Parser:
         self._record_text = record_text
         meter = meter or metrics.NoOpMeter("alice")
         # Labels are bounded: intents and routes come from the taxonomy, never from the text.
-        self._confidence = meter.create_histogram(
-            "alice.nlu.confidence", unit="1", description="Calibrated confidence of the chosen intent")
-        self._parses = meter.create_counter(
-            "alice.nlu.parses", description="Parsed utterances by intent, route hint and abstention")
-        self._duration = meter.create_histogram(
-            "alice.nlu.parse.duration", unit="ms", description="Parse time inside the NLU (classify and slots)")
+        # One record per parse and histogram: the confidence histogram's count is the parse count (by intent, route
+        # hint and abstention), so there is no separate counter to pay for on every request.
+        self._confidence = Deferred(meter.create_histogram(
+            "alice.nlu.confidence", unit="1",
+            description="Calibrated confidence of the chosen intent, per parse (its count: parses)"))
+        self._duration = Deferred(meter.create_histogram(
+            "alice.nlu.parse.duration", unit="ms", description="Parse time inside the NLU (classify and slots)"))
 
     async def embed(self, text: str) -> tuple[Vector, str]:
         """The embedding of the normalised text and the model id; InvalidArgument for bad text."""
@@ -135,9 +137,8 @@ class Parser:
             span.set_attribute("alice.route", route)
         self._duration.record((time.perf_counter() - started) * 1000,
                               {"alice.nlu.used_embedding": decision.used_embedding})
-        self._confidence.record(decision.confidence, {"alice.intent": decision.intent})
-        self._parses.add(1, {"alice.intent": decision.intent, "alice.route": route,
-                             "alice.nlu.abstained": decision.abstained})
+        self._confidence.record(decision.confidence, {"alice.intent": decision.intent, "alice.route": route,
+                                                      "alice.nlu.abstained": decision.abstained})
         return ParseResult(
             intent=decision.intent, confidence=decision.confidence, abstained=decision.abstained, slots=found,
             route=route, alternatives=decision.alternatives, normalized_text=normalized, missing_slots=missing,

@@ -12,6 +12,7 @@ from opentelemetry import metrics
 from alice.router.v1 import router_service_pb2 as pb
 from alice.runtime.breaker import CircuitBreaker, State
 from alice.runtime.stats import percentile
+from alice.runtime.telemetry import Deferred
 from router_svc.config import Slo
 from router_svc.quota import MicroQuota
 
@@ -44,12 +45,12 @@ class Monitor:
         self._breakers = list(breakers)
         meter = meter or metrics.NoOpMeter("alice")
         # The same outcomes as OpenTelemetry metrics (Prometheus scrape and OTLP).
-        self._duration = meter.create_histogram(
-            "alice.router.request.duration", unit="ms", description="Ask latency inside the router")
-        self._cache_results = meter.create_counter(
-            "alice.router.cache.results", description="Requests by cache tier that answered (miss when none)")
-        self._degraded = meter.create_counter(
-            "alice.router.degradations", description="Fallbacks used, by kind")
+        self._duration = Deferred(meter.create_histogram(
+            "alice.router.request.duration", unit="ms", description="Ask latency inside the router"))
+        self._cache_results = Deferred(meter.create_counter(
+            "alice.router.cache.results", description="Requests by cache tier that answered (miss when none)"))
+        self._degraded = Deferred(meter.create_counter(
+            "alice.router.degradations", description="Fallbacks used, by kind"))
         meter.create_observable_gauge(
             "alice.breaker.state", callbacks=[self._breaker_states],
             description="Circuit breaker state: 0 closed, 1 half-open, 2 open")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -87,6 +88,32 @@ def _meter_provider(settings: TelemetrySettings, resource: Resource) -> tuple[Me
     exemplars = filters[settings.exemplar_filter]()
     return (MeterProvider(resource=resource, metric_readers=readers, views=views, exemplar_filter=exemplars),
             server, port)
+
+
+class Deferred:
+    """A counter or histogram whose measurements are taken now and recorded on the event loop's next turn.
+
+    The SDK's synchronous record (attribute cleaning, the reader's storage, the aggregation's lock) costs
+    10-40 µs per call inside a busy service. Recorded after the current callback, it runs once the handler has
+    returned and gRPC has started sending its reply, off the request's critical path; the total work is the
+    same, and nothing is lost (outside a running loop the record is immediate). `record` and `add` both
+    work, so either kind of instrument can be wrapped.
+    """
+
+    __slots__ = ("_apply",)
+
+    def __init__(self, instrument: metrics.Counter | metrics.Histogram) -> None:
+        self._apply = instrument.record if isinstance(instrument, metrics.Histogram) else instrument.add
+
+    def record(self, amount: float, attributes: dict[str, Any] | None = None) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._apply(amount, attributes)
+            return
+        loop.call_soon(self._apply, amount, attributes)
+
+    add = record
 
 
 class _DropCountingExporter(SpanExporter):

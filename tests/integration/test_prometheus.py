@@ -124,7 +124,7 @@ async def test_prometheus_scrapes_router_nlu_and_cache_metrics(mesh_with_metrics
         assert {s["metric"]["le"] for s in buckets} >= {"1.0", "5000.0", "+Inf"}
 
         # NLU: parses and confidence per intent (the third request may be answered by the alias before its parse).
-        parses = _by(await query("sum by (alice_intent) (alice_nlu_parses_total)"), "alice_intent")
+        parses = _by(await query("sum by (alice_intent) (alice_nlu_confidence_count)"), "alice_intent")
         assert set(parses) == {"time.now", "weather.lookup"} and parses["weather.lookup"] >= 1
         confidence = await query('alice_nlu_confidence_bucket{alice_intent="weather.lookup"}')
         assert {s["metric"]["le"] for s in confidence} >= {"0.5", "0.9", "1.0", "+Inf"}

