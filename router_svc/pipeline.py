@@ -7,10 +7,12 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Protocol
 
+from opentelemetry import context as context_api
 from opentelemetry import trace
 
 from alice.cache.v1 import cache_service_pb2 as cache_pb
@@ -119,22 +121,53 @@ class Timeline:
         self._tracer = tracer
         self.ms: dict[str, float] = {}
 
-    @contextlib.contextmanager
     def stage(self, name: str, *, call: bool = False,
-              attributes: Mapping[str, str | float | bool] | None = None) -> Iterator[trace.Span]:
+              attributes: Mapping[str, str | float | bool] | None = None) -> _Stage:
         """A `router.<name>` span around a step. `call`: the step is one downstream call, and the stage span is that
         call's CLIENT span (`as_call_span`), not a second span around it."""
-        started = time.perf_counter_ns()
-        kind = trace.SpanKind.CLIENT if call else trace.SpanKind.INTERNAL
-        with self._tracer.start_as_current_span(f"router.{name}", kind=kind, attributes=attributes) as span:
-            if call:
-                with as_call_span(span):
-                    yield span
-            else:
-                yield span
+        return _Stage(self, name, call, attributes)
+
+
+_STAGE_NAMES: dict[str, str] = {}
+
+
+class _Stage:
+    """`Timeline.stage`: the span is current inside; on exit it ends (an exception marks it, as the SDK's
+    `use_span` does) and its duration goes into the breakdown. A class, not a generator context manager:
+    a request passes through five to eight of these."""
+
+    __slots__ = ("_attributes", "_call", "_is_call", "_name", "_span", "_started", "_timeline", "_token")
+
+    def __init__(self, timeline: Timeline, name: str, call: bool,
+                 attributes: Mapping[str, str | float | bool] | None) -> None:
+        self._timeline, self._name, self._is_call, self._attributes = timeline, name, call, attributes
+
+    def __enter__(self) -> trace.Span:
+        name = self._name
+        span_name = _STAGE_NAMES.get(name) or _STAGE_NAMES.setdefault(name, f"router.{name}")
+        kind = trace.SpanKind.CLIENT if self._is_call else trace.SpanKind.INTERNAL
+        self._started = time.perf_counter_ns()
+        self._span = span = self._timeline._tracer.start_span(span_name, kind=kind, attributes=self._attributes)
+        self._token = context_api.attach(trace.set_span_in_context(span))
+        self._call = as_call_span(span) if self._is_call else None
+        if self._call is not None:
+            self._call.__enter__()
+        return span
+
+    def __exit__(self, exc_type: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        span = self._span
+        if self._call is not None:
+            self._call.__exit__(exc_type, error, traceback)
+        context_api.detach(self._token)
+        if isinstance(error, Exception) and span.is_recording():
+            span.record_exception(error)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        span.end()
         start, end = getattr(span, "start_time", None), getattr(span, "end_time", None)
-        elapsed = (end - start) if start is not None and end is not None else time.perf_counter_ns() - started
-        self.ms[name] = self.ms.get(name, 0.0) + elapsed / 1e6
+        elapsed = (end - start) if start is not None and end is not None else time.perf_counter_ns() - self._started
+        ms = self._timeline.ms
+        ms[self._name] = ms.get(self._name, 0.0) + elapsed / 1e6
 
 
 def _local_date(now: dt.datetime) -> types_pb2.LocalDate:

@@ -10,9 +10,8 @@ per method built once, and the client span ended from the call's own result inst
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -171,8 +170,7 @@ class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 _NEXT_CALL: ContextVar[list[trace.Span] | None] = ContextVar("alice_next_call_span", default=None)
 
 
-@contextlib.contextmanager
-def as_call_span(span: trace.Span) -> Iterator[trace.Span]:
+class as_call_span:
     """Record the next outgoing gRPC call made in this context on `span` instead of a CLIENT span of its own.
 
     For a step that is exactly one call (the router's `router.nlu` stage is the NLU Parse call): `span` is a
@@ -180,13 +178,21 @@ def as_call_span(span: trace.Span) -> Iterator[trace.Span]:
     its context downstream, so the downstream's SERVER span is its child. One span per hop instead of two.
     The call's own interval is kept as `alice.call.start_ns` / `alice.call.end_ns` (epoch ns), so the time
     the caller spent in the step around the call stays visible (benchmarks/router_overhead.py uses it). A
-    second call in the same context gets its own span as usual.
+    second call in the same context gets its own span as usual. (A class, not a generator: it runs on
+    every router stage that is a call.)
     """
-    token = _NEXT_CALL.set([span])
-    try:
-        yield span
-    finally:
-        _NEXT_CALL.reset(token)
+
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: trace.Span) -> None:
+        self._span = span
+
+    def __enter__(self) -> trace.Span:
+        self._token = _NEXT_CALL.set([self._span])
+        return self._span
+
+    def __exit__(self, *exc_info: object) -> None:
+        _NEXT_CALL.reset(self._token)
 
 
 class _ClientSpans:
