@@ -37,6 +37,11 @@ INTENTS: tuple[str, ...] = tuple(_INTENT_NAMES.values())
 TOOLS: tuple[str, ...] = tuple(_TOOLS.values())
 """Every canonical tool name."""
 ROUTES: tuple[str, ...] = tuple(_ROUTE_NAMES.values())
+NEVER_CACHE: frozenset[str] = frozenset(
+    {"time.now", "timer.set", "calendar.create_draft", "calendar.move", "email.create_draft"}
+)
+"""Answers that change every second (time.now) or come from tools with side effects (drafts, timers): the cache
+never stores them (cache_svc.policy), so the router does not offer them (no Store call)."""
 
 
 def intent_name(intent: int) -> str:

@@ -22,7 +22,8 @@ API key) and per recorded span (SDK with a batch processor and a null exporter),
 frames left out) while the measured requests run.
 
 Paths: `cache` repeats a weather question whose answer is cached (NLU + alias lookup in parallel, the alias
-hits); `fast` asks for the time (never cached: NLU + alias, L1 + L3 lookup, route, tool, store declined by policy).
+hits); `fast` asks for the time (never cached: NLU + alias, L1 + L3 lookup, route, tool; since `NEVER_CACHE` moved
+to the taxonomy the router no longer sends the Store the cache used to decline).
 """
 
 from __future__ import annotations

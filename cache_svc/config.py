@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alice.runtime.config import ConfigError, Env, ServerSettings, TelemetrySettings
-from cache_svc.policy import CODE_NAMES, DEFAULT_FAILURE_TTLS_S, DEFAULT_TTLS_S, NEVER_CACHE, TEXT_DECIDES, Policy
+from alice.taxonomy import NEVER_CACHE
+from cache_svc.policy import CODE_NAMES, DEFAULT_FAILURE_TTLS_S, DEFAULT_TTLS_S, TEXT_DECIDES, Policy
 
 SERVICE_NAME = "alice-cache"
 DEFAULT_PORT = 50053

@@ -5,12 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from alice.taxonomy import INTENTS, is_personal
-
-NEVER_CACHE: frozenset[str] = frozenset(
-    {"time.now", "timer.set", "calendar.create_draft", "calendar.move", "email.create_draft"}
-)
-"""Answers that change every second (time.now) or come from tools with side effects (drafts, timers)."""
+from alice.taxonomy import INTENTS, NEVER_CACHE, is_personal
 
 TEXT_DECIDES: frozenset[str] = frozenset({"info.query", "memory.query"})
 """Intents without slots that decide the answer: the question's content words key L1, and L2 may match."""

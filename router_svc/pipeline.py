@@ -22,6 +22,7 @@ from alice.nlu.v1 import nlu_service_pb2 as nlu_pb
 from alice.runtime.breaker import State
 from alice.runtime.tracing import as_call_span
 from alice.taxonomy import (
+    NEVER_CACHE,
     CacheTier,
     Route,
     TaxonomyError,
@@ -293,7 +294,8 @@ class Pipeline:
                 self._from_cache(semantic, answer)
                 return
         await self._execute(route, understanding, request, timeline, answer)
-        if answer.cacheable and not answer.degradations:
+        if answer.cacheable and not answer.degradations and understanding.intent not in NEVER_CACHE:
+            # (The cache would decline a never-cached intent's answer: no round trip to hear it.)
             personal = _personal(understanding.intent) or _personal(answer.intent)
             await self._store(query, answer, request, timeline, personal=personal)
         elif answer.text == messages.UNAVAILABLE and "PLANNER_UNAVAILABLE" in answer.degradations:

@@ -9,7 +9,7 @@ from typing import Any
 
 from alice.cli.common import latency_summary
 from alice.cli.scoring import ToolScore
-from cache_svc.policy import NEVER_CACHE
+from alice.taxonomy import NEVER_CACHE
 from router_svc import messages
 
 NOT_ANSWERS: frozenset[str] = frozenset({messages.UNAVAILABLE, messages.TOOL_STORAGE_UNAVAILABLE})
@@ -21,7 +21,7 @@ ANSWER_TIERS: frozenset[str] = frozenset({"l1", "l2"})
 
 
 def cacheable_intent(intent: str | None) -> bool | None:
-    """Whether the cache policy (cache_svc.policy.NEVER_CACHE) allows caching `intent`; None when unknown."""
+    """Whether the cache policy (alice.taxonomy.NEVER_CACHE) allows caching `intent`; None when unknown."""
     if not intent:
         return None
     return intent not in NEVER_CACHE

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from alice.runtime.config import ConfigError
-from alice.taxonomy import INTENTS
+from alice.taxonomy import INTENTS, NEVER_CACHE
 from cache_svc.config import Config
-from cache_svc.policy import NEVER_CACHE, Policy
+from cache_svc.policy import Policy
 
 
 @pytest.mark.parametrize("intent", sorted(NEVER_CACHE))

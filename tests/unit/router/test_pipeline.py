@@ -139,14 +139,25 @@ def ask(text: str = "sätt en timer på fem minuter", budget_s: float = 5.0) -> 
     return AskInput(text=text, user_id="u1", session_id="", now=NOW, deadline=time.monotonic() + budget_s)
 
 
-async def test_fast_route_runs_the_tool_with_nlu_slots_and_stores() -> None:
+async def test_fast_route_runs_the_tool_with_nlu_slots() -> None:
     cache, tools = Cache(), Tools()
     p = pipeline(Nlu(parsed(Intent.INTENT_TIMER_SET, Route.ROUTE_FAST, duration_s=300)), cache, Llm(), tools)
     answer = await p.ask(ask())
     assert (answer.route, answer.text, answer.degradations) == ("fast", "ok timer.set", [])
     assert tools.calls == [("timer.set", {"duration_s": 300})]
     assert answer.tool_call == ("timer.set", {"duration_s": 300})
-    assert len(cache.stored) == 1
+    assert cache.stored == []  # a timer has a side effect: never cached, so no Store call to be declined
+
+
+async def test_a_cacheable_answer_is_stored_and_a_never_cached_one_is_not_offered() -> None:
+    cache = Cache()
+    weather = pipeline(Nlu(parsed(Intent.INTENT_WEATHER_LOOKUP, Route.ROUTE_FAST, city="Göteborg",
+                                  date="2026-03-13")), cache, Llm(), Tools())
+    await weather.ask(ask("hur blir vädret i Göteborg på fredag"))
+    assert [r.query.intent for r in cache.stored] == [Intent.INTENT_WEATHER_LOOKUP]
+    clock = pipeline(Nlu(parsed(Intent.INTENT_TIME_NOW, Route.ROUTE_FAST)), cache, Llm(), Tools())
+    answer = await clock.ask(ask("vad är klockan"))
+    assert answer.route == "fast" and len(cache.stored) == 1  # time.now: nothing stored, nothing asked
 
 
 async def test_nlu_down_uses_the_rule_fallback_and_says_so() -> None:
