@@ -74,3 +74,31 @@ def test_ctrl_c_stops_redis_services_and_trace_store(tmp_path: Path) -> None:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_sigterm_to_a_command_with_a_local_mesh_stops_the_mesh(tmp_path: Path) -> None:
+    """`timeout`, CI runners and `kill` send SIGTERM: the mesh an evaluation started must not outlive it."""
+    cli = Path(sys.executable).parent / "alice"
+    data = Path(__file__).resolve().parents[2] / "data" / "cache" / "cache.jsonl"
+    process = subprocess.Popen([str(cli), "eval", "cache", "--data", str(data)], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(children) < 3:  # redis, nlu, cache
+            time.sleep(0.5)
+            children = _descendants(process.pid)
+            assert process.poll() is None, "the evaluation ended before its mesh was up"
+        assert len(children) >= 3
+        time.sleep(2.0)  # the services are answering requests now
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM
+        time.sleep(0.5)
+        assert [pid for pid in children if _alive(pid)] == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for pid in children:  # orphans of a failed run (reparented by now, so not found below the CLI)
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
