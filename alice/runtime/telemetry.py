@@ -94,9 +94,9 @@ class Deferred:
     """A counter or histogram whose measurements are taken now and recorded on the event loop's next turn.
 
     The SDK's synchronous record (attribute cleaning, the reader's storage, the aggregation's lock) costs
-    10-40 µs per call inside a busy service. Recorded after the current callback, it runs once the handler has
-    returned and gRPC has started sending its reply, off the request's critical path; the total work is the
-    same, and nothing is lost (outside a running loop the record is immediate). `record` and `add` both
+    10-40 µs per call inside a busy service. Recorded at the loop's next turn, the records a handler makes on its
+    way out run after it returned, while gRPC sends the reply: off the request's critical path. The total work
+    is the same, and nothing is lost (outside a running loop the record is immediate). `record` and `add` both
     work, so either kind of instrument can be wrapped.
     """
 
