@@ -104,3 +104,17 @@ def test_micro_route_trace_includes_the_llm_spans(mesh: tuple[LocalMesh, Path]) 
     assert any("gen_ai.request.model" in s.attributes for s in llm)
     assert abs(reply.latency.llm_total_ms - _ms(named["router.llm_micro"])) < 1.0
     assert abs(reply.latency.nlu_ms - _ms(named["router.nlu"])) < 1.0
+
+
+def test_a_tool_that_writes_to_redis_has_its_redis_span_under_router_tool(mesh: tuple[LocalMesh, Path]) -> None:
+    local, db = mesh
+    reply = _ask(local, "sätt en timer på fem minuter")
+    assert reply.route == Route.ROUTE_FAST, reply
+    spans = _stored(db, reply.trace_id, {"alice-router", "alice-nlu", "alice-cache"})
+    named = _check_tree(spans, reply.trace_id)
+    tool = named["router.tool"]
+    assert tool.attributes.get("alice.tool.name") == "timer.set" and tool.attributes.get("alice.tool.mutated") is True
+    redis = [s for s in spans if s.service == "alice-router" and s.attributes.get("db.system") == "redis"]
+    assert redis and all(s.kind == "CLIENT" and s.parent_id == tool.span_id for s in redis)
+    assert all("?" in str(s.attributes["db.statement"]) for s in redis)  # never the values
+    assert "router.cache_store" not in named  # a timer is never cached: no Store call to be declined
