@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -41,11 +42,30 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _stop_and_check(process: subprocess.Popen[Any], sig: int, exit_code: int, children: set[int]) -> None:
+    """Send `sig`, expect `exit_code`, and no process the command started may be left."""
+    process.send_signal(sig)
+    assert process.wait(timeout=60) == exit_code
+    time.sleep(0.5)
+    assert [pid for pid in children if _alive(pid)] == []
+
+
+def _kill_leftovers(process: subprocess.Popen[Any], children: set[int]) -> None:
+    """After a failed run: the command and its orphans (reparented by then, so not found below it)."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    for pid in children:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_ctrl_c_stops_redis_services_and_trace_store(tmp_path: Path) -> None:
     cli = Path(sys.executable).parent / "alice"
     process = subprocess.Popen([str(cli), "up", "--services", "nlu,cache,router", "--logs", str(tmp_path / "logs")],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    children: set[int] = set()
     try:
         assert process.stdout is not None
         deadline = time.monotonic() + 180
@@ -64,14 +84,9 @@ def test_ctrl_c_stops_redis_services_and_trace_store(tmp_path: Path) -> None:
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
         children = _descendants(process.pid)
         assert len(children) >= 5  # redis, trace store, nlu, cache, router
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0
-        time.sleep(0.5)
-        assert [pid for pid in children if _alive(pid)] == []
+        _stop_and_check(process, signal.SIGINT, 0, children)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        _kill_leftovers(process, children)
         if process.stdout is not None:
             process.stdout.close()
 
@@ -91,14 +106,6 @@ def test_sigterm_to_a_command_with_a_local_mesh_stops_the_mesh(tmp_path: Path) -
             assert process.poll() is None, "the evaluation ended before its mesh was up"
         assert len(children) >= 3
         time.sleep(2.0)  # the services are answering requests now
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 128 + signal.SIGTERM
-        time.sleep(0.5)
-        assert [pid for pid in children if _alive(pid)] == []
+        _stop_and_check(process, signal.SIGTERM, 128 + signal.SIGTERM, children)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        for pid in children:  # orphans of a failed run (reparented by now, so not found below the CLI)
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _kill_leftovers(process, children)
