@@ -126,7 +126,7 @@ class Timeline:
               attributes: Mapping[str, str | float | bool] | None = None) -> _Stage:
         """A `router.<name>` span around a step. `call`: the step is one downstream call, and the stage span is that
         call's CLIENT span (`as_call_span`), not a second span around it."""
-        return _Stage(self, name, call, attributes)
+        return _Stage(self._tracer, self.ms, name, call, attributes)
 
 
 _STAGE_NAMES: dict[str, str] = {}
@@ -137,18 +137,18 @@ class _Stage:
     `use_span` does) and its duration goes into the breakdown. A class, not a generator context manager:
     a request passes through five to eight of these."""
 
-    __slots__ = ("_attributes", "_call", "_is_call", "_name", "_span", "_started", "_timeline", "_token")
+    __slots__ = ("_attributes", "_call", "_is_call", "_ms", "_name", "_span", "_started", "_token", "_tracer")
 
-    def __init__(self, timeline: Timeline, name: str, call: bool,
+    def __init__(self, tracer: trace.Tracer, ms: dict[str, float], name: str, call: bool,
                  attributes: Mapping[str, str | float | bool] | None) -> None:
-        self._timeline, self._name, self._is_call, self._attributes = timeline, name, call, attributes
+        self._tracer, self._ms, self._name, self._is_call, self._attributes = tracer, ms, name, call, attributes
 
     def __enter__(self) -> trace.Span:
         name = self._name
         span_name = _STAGE_NAMES.get(name) or _STAGE_NAMES.setdefault(name, f"router.{name}")
         kind = trace.SpanKind.CLIENT if self._is_call else trace.SpanKind.INTERNAL
         self._started = time.perf_counter_ns()
-        self._span = span = self._timeline._tracer.start_span(span_name, kind=kind, attributes=self._attributes)
+        self._span = span = self._tracer.start_span(span_name, kind=kind, attributes=self._attributes)
         self._token = context_api.attach(trace.set_span_in_context(span))
         self._call = as_call_span(span) if self._is_call else None
         if self._call is not None:
@@ -167,8 +167,7 @@ class _Stage:
         span.end()
         start, end = getattr(span, "start_time", None), getattr(span, "end_time", None)
         elapsed = (end - start) if start is not None and end is not None else time.perf_counter_ns() - self._started
-        ms = self._timeline.ms
-        ms[self._name] = ms.get(self._name, 0.0) + elapsed / 1e6
+        self._ms[self._name] = self._ms.get(self._name, 0.0) + elapsed / 1e6
 
 
 def _local_date(now: dt.datetime) -> types_pb2.LocalDate:
