@@ -29,16 +29,22 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 
-stamp=".venv/.alice-installed-$(cat pyproject.toml | sha256sum | cut -c1-16)-$EXTRAS"
+stamp=".venv/.alice-installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-$EXTRAS"
 if [ ! -f "$stamp" ]; then
     step "Python packages ($EXTRAS); llama-cpp-python compiles from source the first time (~5 min)"
     # A portable build of llama.cpp (AVX2/FMA, no -march=native) so the same wheel fits container images.
-    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" .venv/bin/python -m pip install --progress-bar on -e ".[$EXTRAS]"
+    # editable_mode=compat puts the repository on sys.path with a plain .pth line; the default mode installs
+    # an import finder that costs every Python process here ~25 ms at start (python -c pass: 47 -> 20 ms).
+    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" .venv/bin/python -m pip install --progress-bar on \
+        --config-settings editable_mode=compat -e ".[$EXTRAS]"
     rm -f .venv/.alice-installed-*
     touch "$stamp"
 else
     echo "packages up to date ($stamp)"
 fi
+# Bytecode for our own modules (pip compiles only what it installs): services and the CLI start without
+# compiling them, also where PYTHONDONTWRITEBYTECODE is set. Up-to-date files are skipped.
+.venv/bin/python -m compileall -q alice nlu_svc cache_svc router_svc llm_svc >/dev/null
 
 if [ "${1:-}" = "--dev" ] && [ ! -x .venv/k8s-tools/bin/checkov ]; then
     # Own virtualenv: checkov pins versions (networkx, packaging) that would downgrade the project's.
