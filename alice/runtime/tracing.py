@@ -16,10 +16,13 @@ from contextvars import ContextVar
 from typing import Any
 
 import grpc
+from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as context_api
-from opentelemetry import propagate, trace
-from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import Getter, TextMapPropagator
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 NOT_TRACED = ("/grpc.health.v1.Health/",)
 """Health probes would bury the requests in one-span traces."""
@@ -47,6 +50,68 @@ class _MetadataGetter(Getter[Iterable[tuple[str, str | bytes]]]):
 
 
 _METADATA = _MetadataGetter()
+_Metadata = Iterable[tuple[str, str | bytes]]
+_TRACEPARENT, _TRACESTATE, _BAGGAGE = "traceparent", "tracestate", "baggage"
+_TRACEPARENT_RE = TraceContextTextMapPropagator._TRACEPARENT_HEADER_FORMAT_RE  # the SDK's own pattern
+_ZERO_TRACE_ID, _ZERO_SPAN_ID = "0" * 32, "0" * 16
+
+
+class Propagation:
+    """Reads and writes the trace context in call metadata, through the configured propagator.
+
+    With the default propagators (W3C trace context, with or without W3C baggage) the one header nearly every
+    call carries, `traceparent`, is written and parsed here directly, with the SDK's rules: through the generic
+    path (composite propagator, getter, a context per propagator) that took ~4 µs per injected and ~11 µs per
+    extracted call in a tight loop, several times that inside a busy service, on every hop of every request.
+    A `tracestate` or `baggage` header, baggage in the context, or any other propagator (OTEL_PROPAGATORS) takes
+    the generic path. tests/unit/runtime/test_propagation.py checks both paths give the same headers and contexts.
+    """
+
+    def __init__(self, propagator: TextMapPropagator | None = None) -> None:
+        self._propagator = propagator if propagator is not None else propagate.get_global_textmap()
+        parts = (self._propagator._propagators if isinstance(self._propagator, CompositePropagator)
+                 else (self._propagator,))
+        kinds = {type(part) for part in parts}
+        self.direct = TraceContextTextMapPropagator in kinds and kinds <= {TraceContextTextMapPropagator,
+                                                                          W3CBaggagePropagator}
+        self._baggage = W3CBaggagePropagator in kinds
+
+    def headers(self, span: trace.Span) -> list[tuple[str, str]]:
+        """The metadata that carries `span`'s context (and the current baggage) to the callee."""
+        if not self.direct or (self._baggage and baggage.get_all()):
+            carrier: dict[str, str] = {}
+            self._propagator.inject(carrier, trace.set_span_in_context(span))
+            return list(carrier.items())
+        context = span.get_span_context()
+        if context == trace.INVALID_SPAN_CONTEXT:
+            return []
+        headers = [(_TRACEPARENT, f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}")]
+        if context.trace_state:
+            headers.append((_TRACESTATE, context.trace_state.to_header()))
+        return headers
+
+    def extract(self, metadata: _Metadata) -> context_api.Context:
+        """The caller's context from a call's metadata (an empty context when it sent none)."""
+        if not self.direct:
+            return self._propagator.extract(metadata, getter=_METADATA)
+        traceparent = None
+        for key, value in metadata:
+            if key == _TRACEPARENT and traceparent is None and isinstance(value, str):
+                traceparent = value
+            elif key in (_TRACEPARENT, _TRACESTATE, _BAGGAGE):
+                return self._propagator.extract(metadata, getter=_METADATA)
+        if traceparent is None:
+            return context_api.Context()
+        if len(traceparent) > TraceContextTextMapPropagator._TRACEPARENT_MAXIMUM_LENGTH:
+            return self._propagator.extract(metadata, getter=_METADATA)  # which logs why it is ignored
+        match = _TRACEPARENT_RE.search(traceparent)
+        if match is None:
+            return context_api.Context()
+        version, trace_id, span_id, flags, rest = match.groups()
+        if trace_id == _ZERO_TRACE_ID or span_id == _ZERO_SPAN_ID or version == "ff" or (version == "00" and rest):
+            return context_api.Context()
+        parent = SpanContext(int(trace_id, 16), int(span_id, 16), True, TraceFlags(int(flags, 16)))
+        return trace.set_span_in_context(NonRecordingSpan(parent), context_api.Context())
 
 
 def _method_attributes(method: str) -> _Attributes:
@@ -76,6 +141,7 @@ class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     def __init__(self, provider: trace.TracerProvider, skip: tuple[str, ...] = NOT_TRACED) -> None:
         self._tracer = provider.get_tracer(SCOPE)
+        self._propagation = Propagation()
         self._skip = skip
         self._attributes: dict[str, _Attributes] = {}
         self._with_peer: dict[tuple[str, str], _Attributes] = {}
@@ -110,8 +176,7 @@ class ServerTracing(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
 
     def _start(self, method: str, attributes: _Attributes,
                context: grpc.aio.ServicerContext[Any, Any]) -> tuple[trace.Span, object]:
-        metadata: Iterable[tuple[str, str | bytes]] = context.invocation_metadata() or ()
-        parent = propagate.extract(metadata, getter=_METADATA)
+        parent = self._propagation.extract(context.invocation_metadata() or ())
         peer = context.peer() or ""
         # Callers are a few long-lived connections: the attributes per method and peer are built once.
         merged = self._with_peer.get((method, peer))
@@ -200,6 +265,7 @@ class _ClientSpans:
 
     def __init__(self, provider: trace.TracerProvider) -> None:
         self._tracer = provider.get_tracer(SCOPE)
+        self._propagation = Propagation()
         self._attributes: dict[str, _Attributes] = {}
 
     def start(self, details: grpc.aio.ClientCallDetails) -> tuple[trace.Span, bool, grpc.aio.ClientCallDetails]:
@@ -215,11 +281,10 @@ class _ClientSpans:
             span.set_attribute(CALL_START, time.time_ns())
         else:
             span, owned = self._tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes), True
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier, trace.set_span_in_context(span))
-        if not carrier:
+        headers = self._propagation.headers(span)
+        if not headers:
             return span, owned, details
-        metadata = grpc.aio.Metadata(*(details.metadata or ()), *carrier.items())
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), *headers)
         return span, owned, grpc.aio.ClientCallDetails(details.method, details.timeout, metadata,
                                                        details.credentials, details.wait_for_ready)
 

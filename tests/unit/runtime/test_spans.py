@@ -136,12 +136,19 @@ def test_sampling_follows_the_ratio_at_the_root_and_the_parent_below(ratio: floa
     assert [_view(s) for s in lean] == [_view(s) for s in sdk]
 
 
-def test_unsampled_parent_gives_a_non_recording_span_with_the_parents_trace() -> None:
+def test_unsampled_parent_gives_a_non_recording_span_with_the_parents_context() -> None:
+    exporter = InMemorySpanExporter()
     provider = LeanTracerProvider(resource=RESOURCE, sample_ratio=1.0)
-    parent = SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT))
-    span = provider.get_tracer("alice").start_span("child", trace.set_span_in_context(trace.NonRecordingSpan(parent)))
-    assert not span.is_recording()
-    assert span.get_span_context().trace_id == 0x1234 and not span.get_span_context().trace_flags.sampled
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("alice")
+    parent = trace.NonRecordingSpan(SpanContext(0x1234, 0x5678, is_remote=True,
+                                                trace_flags=TraceFlags(TraceFlags.DEFAULT)))
+    with trace.use_span(parent):
+        with tracer.start_as_current_span("child") as child, tracer.start_as_current_span("grandchild") as grandchild:
+            pass
+    # What a downstream call carries is the parent's unsampled context: the same object, no new ids.
+    assert child is parent and grandchild is parent and not child.is_recording()
+    assert exporter.get_finished_spans() == ()
 
 
 def test_limits_drop_and_count(caplog: pytest.LogCaptureFixture) -> None:
