@@ -221,6 +221,9 @@ async def test_parses_are_measured_with_bounded_labels(ensemble: clf.IntentClass
         parser = Parser(ensemble, CountingEmbeddings(), telemetry.tracer, meter=telemetry.meter)
         for text in ("vad är klockan", "vad är klockan", "äggklocka timer xyz qqq", "🙂"):
             await parser.parse(text, NOW)
+        # The records run on the loop's next turn (Deferred); the scrape starts in a thread at once, so let them
+        # run first (without this the test raced them, and lost on a slow machine).
+        await asyncio.sleep(0)
         samples = await asyncio.to_thread(scrape_metrics, telemetry.metrics_port)
     finally:
         telemetry.shutdown()
