@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from alice.cli.common import latency_summary, read_jsonl  # noqa: E402
 from alice.local.mesh import LocalMesh  # noqa: E402
+from alice.local.termination import unwind_on_sigterm  # noqa: E402
 from alice.nlu.v1 import nlu_service_pb2, nlu_service_pb2_grpc  # noqa: E402
 
 REFERENCE = dt.datetime(2026, 3, 10, 8, 0, tzinfo=dt.UTC)  # 09:00 in Stockholm
@@ -86,6 +87,7 @@ async def _run(address: str, texts: list[str], duration_s: float, concurrency: i
 
 
 def main() -> int:
+    unwind_on_sigterm()  # a killed run stops its meshes instead of orphaning them
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "nlu" / "test.jsonl")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per looping phase")

@@ -45,6 +45,7 @@ import grpc
 from alice.cli.ask import build_request
 from alice.local.mesh import LocalMesh
 from alice.local.redis_server import free_port
+from alice.local.termination import unwind_on_sigterm
 from alice.router.v1 import router_service_pb2_grpc as pb_grpc
 from alice.runtime.auth import DevCredentials, bearer_metadata
 from alice.runtime.stats import percentile
@@ -203,6 +204,7 @@ def unit_costs() -> None:
 
 
 def main() -> None:
+    unwind_on_sigterm()  # a killed run stops its meshes instead of orphaning them
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=300, help="measured requests per path (default 300)")
     parser.add_argument("--warmup", type=int, default=30, help="unmeasured requests per path first (default 30)")

@@ -26,6 +26,7 @@ import grpc
 
 from alice.cli.ask import build_request
 from alice.local.mesh import LocalMesh
+from alice.local.termination import unwind_on_sigterm
 from alice.router.v1 import router_service_pb2_grpc as pb_grpc
 from alice.runtime.auth import DevCredentials, bearer_metadata
 from alice.runtime.stats import percentile
@@ -89,6 +90,7 @@ async def _run(meshes: dict[str, LocalMesh], credentials: dict[str, DevCredentia
 
 
 def main() -> None:
+    unwind_on_sigterm()  # a killed run stops its meshes instead of orphaning them
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=400, help="requests per mesh (default 400)")
     parser.add_argument("--sample-ratio", type=float, default=1.0, help="OTEL_TRACES_SAMPLER_ARG of the 'on' mesh")

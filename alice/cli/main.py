@@ -6,7 +6,8 @@ import argparse
 import importlib
 import signal
 import sys
-from types import FrameType
+
+from alice.local.termination import Terminated, unwind_on_sigterm
 
 COMMANDS = ("alice.cli.up", "alice.cli.ask", "alice.cli.status", "alice.cli.bench", "alice.cli.trace")
 """Modules with `register(subparsers)` adding top-level sub-commands."""
@@ -39,26 +40,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return trace_main(argv[1:])
     args = build_parser().parse_args(argv)
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        # A plain SIGTERM (`timeout`, a CI runner, `kill`) would end this process at once and leave the local mesh
-        # it started running (its services have process groups of their own). As an exception, it unwinds
-        # through the `with LocalMesh(...)` blocks, which stop what they started. (`alice up` and `alice trace
-        # serve` install their own handler and are left alone.)
-        signal.signal(signal.SIGTERM, _terminated)
+    unwind_on_sigterm()
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         return 130
     except Terminated:
         return 128 + signal.SIGTERM
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived: unwind like KeyboardInterrupt (a BaseException, so `except Exception` lets it pass)."""
-
-
-def _terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated
 
 
 if __name__ == "__main__":
