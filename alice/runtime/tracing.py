@@ -69,7 +69,8 @@ class Propagation:
 
     def __init__(self, propagator: TextMapPropagator | None = None) -> None:
         self._propagator = propagator if propagator is not None else propagate.get_global_textmap()
-        parts = (self._propagator._propagators if isinstance(self._propagator, CompositePropagator)
+        # The composite's parts are private in the SDK: if that changes, everything takes the generic path.
+        parts = (getattr(self._propagator, "_propagators", ()) if isinstance(self._propagator, CompositePropagator)
                  else (self._propagator,))
         kinds = {type(part) for part in parts}
         self.direct = TraceContextTextMapPropagator in kinds and kinds <= {TraceContextTextMapPropagator,

@@ -73,3 +73,8 @@ def test_other_propagators_take_the_generic_path() -> None:
     metadata = (("traceparent", f"00-{TRACE}-{SPAN}-01"), ("baggage", "tenant=se"))
     span_context, entries = _seen(only_baggage.extract(metadata))
     assert not span_context.is_valid and entries == {"tenant": "se"}
+
+
+def test_the_default_propagators_take_the_direct_path() -> None:
+    # OTEL_PROPAGATORS unset: the SDK's default composite (trace context, baggage), what every service runs with.
+    assert Propagation().direct
