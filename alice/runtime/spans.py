@@ -275,25 +275,22 @@ class LeanTracer(trace_api.Tracer):
                    record_exception: bool = True, set_status_on_exception: bool = True) -> trace_api.Span:
         parent_span = trace_api.get_current_span(context)
         parent: SpanContext | None = parent_span.get_span_context()
-        if parent is not None and parent.is_valid and not parent.trace_flags.sampled:
-            # Nothing of this trace is recorded: the parent's context is all a child would carry (downstream
-            # calls send it, and follow its decision), so no new ids and no new object on the 90 % of requests
-            # a 10 % sampling leaves out. (The SDK would give the child a span id nobody ever sees.)
-            return parent_span if isinstance(parent_span, trace_api.NonRecordingSpan) \
-                else trace_api.NonRecordingSpan(parent)
         if parent is not None and parent.is_valid:
-            trace_id, sampled = parent.trace_id, parent.trace_flags.sampled
-            flags = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
-            if parent.trace_flags.random_trace_id:
-                flags |= TraceFlags.RANDOM_TRACE_ID
-            state = parent.trace_state
+            if not parent.trace_flags.sampled:
+                # Nothing of this trace is recorded: the parent's context is all a child would carry (downstream
+                # calls send it, and follow its decision), so no new ids and no new object on the 90 % of requests
+                # a 10 % sampling leaves out. (The SDK would give the child a span id nobody ever sees.)
+                return parent_span if isinstance(parent_span, trace_api.NonRecordingSpan) \
+                    else trace_api.NonRecordingSpan(parent)
+            trace_id, sampled, state = parent.trace_id, True, parent.trace_state
+            random_id = parent.trace_flags.random_trace_id
         else:
-            parent, trace_id = None, self._ids.generate_trace_id()
+            parent, trace_id, state = None, self._ids.generate_trace_id(), None
             sampled = trace_id & _TRACE_ID_LIMIT < self._bound
-            flags = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
-            if self._ids.is_trace_id_random():
-                flags |= TraceFlags.RANDOM_TRACE_ID
-            state = None
+            random_id = self._ids.is_trace_id_random()
+        flags = TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT
+        if random_id:
+            flags |= TraceFlags.RANDOM_TRACE_ID
         span_context = SpanContext(trace_id, self._ids.generate_span_id(), False, TraceFlags(flags), state)
         if not sampled:
             return trace_api.NonRecordingSpan(span_context)

@@ -38,19 +38,21 @@ _STATUS_CODE = "rpc.grpc.status_code"
 _Attributes = dict[str, str | int]
 
 
-class _MetadataGetter(Getter[Iterable[tuple[str, str | bytes]]]):
+_Metadata = Iterable[tuple[str, str | bytes]]
+
+
+class _MetadataGetter(Getter[_Metadata]):
     """Reads the propagation headers straight from the call's metadata (no dict of all of it per call)."""
 
-    def get(self, carrier: Iterable[tuple[str, str | bytes]], key: str) -> list[str] | None:
+    def get(self, carrier: _Metadata, key: str) -> list[str] | None:
         values = [value for name, value in carrier if name == key and isinstance(value, str)]
         return values or None
 
-    def keys(self, carrier: Iterable[tuple[str, str | bytes]]) -> list[str]:
+    def keys(self, carrier: _Metadata) -> list[str]:
         return [name for name, _ in carrier]
 
 
 _METADATA = _MetadataGetter()
-_Metadata = Iterable[tuple[str, str | bytes]]
 _TRACEPARENT, _TRACESTATE, _BAGGAGE = "traceparent", "tracestate", "baggage"
 _TRACEPARENT_RE = TraceContextTextMapPropagator._TRACEPARENT_HEADER_FORMAT_RE  # the SDK's own pattern
 _ZERO_TRACE_ID, _ZERO_SPAN_ID = "0" * 32, "0" * 16
