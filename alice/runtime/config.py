@@ -165,6 +165,12 @@ class TelemetrySettings:
     when OTEL_METRICS_EXPORTER leaves `otlp` out (the local trace store takes traces only)."""
     metrics_export_interval_ms: int = 15_000
     """OTEL_METRIC_EXPORT_INTERVAL: how often the OTLP metric reader exports."""
+    export_delay_ms: int = 5_000
+    """OTEL_BSP_SCHEDULE_DELAY: the longest a finished span waits for its batch."""
+    export_queue_size: int = 2_048
+    """OTEL_BSP_MAX_QUEUE_SIZE: spans waiting for export; more are dropped (and counted)."""
+    export_batch_size: int = 512
+    """OTEL_BSP_MAX_EXPORT_BATCH_SIZE: spans per export call; a full batch goes out at once."""
     exemplar_filter: str = "always_off"
     """OTEL_METRICS_EXEMPLAR_FILTER. Off by default: the Prometheus exporter drops exemplars, and sampling them
     costs every histogram record inside a span (docs/observability.md, Overhead)."""
@@ -191,6 +197,9 @@ class TelemetrySettings:
             metrics_otlp_endpoint=(env.optional_text("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") or otlp_endpoint)
             if "otlp" in exporters else None,
             metrics_export_interval_ms=env.integer("OTEL_METRIC_EXPORT_INTERVAL", 15_000, minimum=100),
+            export_delay_ms=env.integer("OTEL_BSP_SCHEDULE_DELAY", 5_000, minimum=1),
+            export_queue_size=env.integer("OTEL_BSP_MAX_QUEUE_SIZE", 2_048, minimum=1),
+            export_batch_size=env.integer("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, minimum=1),
             exemplar_filter=env.text("OTEL_METRICS_EXEMPLAR_FILTER", "always_off",
                                      choices=("always_off", "always_on", "trace_based")),
         )

@@ -1,23 +1,29 @@
-"""OTLP span encoding straight to protobuf wire bytes, and the OTLP/gRPC exporter that uses it.
+"""OTLP span export: spans queued as they end, encoded straight to protobuf wire bytes, sent over OTLP/gRPC.
 
 The SDK's exporter builds a protobuf object per span, attribute and value (~60-80 µs per span on these
-cores). It runs on the BatchSpanProcessor's thread, but holds the GIL while it does, so every service's
-event loop waits behind it. This encoder writes the same `ExportTraceServiceRequest` bytes directly and
-reuses the bytes of attributes it has seen (rpc.method, alice.route, ...): a few µs per span.
-tests/unit/runtime/test_otlp.py checks that it decodes to exactly what the SDK's encoder produces.
+cores). The export runs on a worker thread but holds the GIL while it encodes, so the service's event loop
+waits behind it. `SpanEncoder` writes the same `ExportTraceServiceRequest` bytes directly and reuses the bytes
+of attributes it has seen (rpc.method, alice.route, ...): ~10 µs per span; `FastOtlpSpanExporter` hands those
+bytes to the channel as they are. `BatchSpanExport` replaces the SDK's BatchSpanProcessor, whose per-span work
+(a process-id system call, its self-metrics) ran on the request path. tests/unit/runtime/test_otlp.py checks
+that the bytes decode to exactly what the SDK's encoder produces, and the processor's batching and dropping.
 """
 
 from __future__ import annotations
 
+import logging
 import struct
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
@@ -29,6 +35,9 @@ _LOCAL_PARENT = b"\x85\x01" + _FIXED32.pack(_HAS_IS_REMOTE)  # field 16 (flags),
 _REMOTE_PARENT = b"\x85\x01" + _FIXED32.pack(_HAS_IS_REMOTE | _IS_REMOTE)
 _KINDS = {kind: b"\x30" + bytes((kind.value + 1,)) for kind in SpanKind}  # SDK INTERNAL=0, OTLP INTERNAL=1
 _CACHE_LIMIT = 4096
+_EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+log = logging.getLogger(__name__)
 
 
 def _varint(value: int) -> bytes:
@@ -75,12 +84,12 @@ def _key_value(key: str, value: Any) -> bytes:
 class SpanEncoder:
     """Encodes SDK spans as an `ExportTraceServiceRequest`; keeps the bytes of repeated attributes.
 
-    One encoder per exporter: the BatchSpanProcessor calls export from one thread at a time. With
-    `pause_every`, the encoding thread releases the GIL after every that many spans.
+    One encoder per exporter: the exporting thread calls it, one batch at a time. With `pause_after_s`, the
+    encoding releases the GIL once it has held it that long (checked every 16 spans).
     """
 
-    def __init__(self, pause_every: int = 0) -> None:
-        self._pause_every = pause_every
+    def __init__(self, pause_after_s: float = 0.0) -> None:
+        self._pause_after_s = pause_after_s
         self._attributes: dict[tuple[bytes, str, type, Any], bytes] = {}
         self._names: dict[str, bytes] = {}
         # id -> (the object, so its id is not reused while cached; its encoded field; its schema_url field)
@@ -93,12 +102,14 @@ class SpanEncoder:
             self._resources.clear()
             self._scopes.clear()
         groups: dict[int, dict[int, list[bytes]]] = {}
-        pause_every = self._pause_every
+        pause_after = self._pause_after_s
+        held_since = time.perf_counter()
         for index, span in enumerate(spans, 1):
-            if pause_every and index % pause_every == 0:
+            if pause_after and index % 16 == 0 and time.perf_counter() - held_since >= pause_after:
                 # Let the service's event loop take the GIL: without a blocking call here it waits for the
-                # interpreter's switch interval (5 ms) while a batch of 512 spans is encoded.
+                # interpreter's switch interval (5 ms). A sleep costs ~40 µs of CPU in this VM, so not per span.
                 time.sleep(0)
+                held_since = time.perf_counter()
             resource, scope = span.resource, span.instrumentation_scope
             if id(resource) not in self._resources:
                 self._remember_resource(resource)
@@ -211,16 +222,97 @@ def _flags(parent: SpanContext | None) -> int:
     return _HAS_IS_REMOTE | _IS_REMOTE if parent is not None and parent.is_remote else _HAS_IS_REMOTE
 
 
+class _SerializedExport:
+    """The TraceService stub's Export, taking the request already serialized (gRPC sends bytes as they are)."""
+
+    def __init__(self, channel: Any) -> None:
+        self.Export = channel.unary_unary(_EXPORT_METHOD, request_serializer=None,
+                                          response_deserializer=ExportTraceServiceResponse.FromString)
+
+
 class FastOtlpSpanExporter(OTLPSpanExporter):
-    """The SDK's OTLP/gRPC span exporter (channel, retries, timeouts unchanged) with the fast encoder."""
+    """The SDK's OTLP/gRPC span exporter (channel, retries, timeouts unchanged) sending `SpanEncoder`'s bytes."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # Every 8 spans (~0.1-0.2 ms of encoding in a busy service) the event loop may take the GIL: with 32,
-        # the cache-hit P95 with tracing was 7-16 % over tracing off in four runs of
-        # benchmarks/telemetry_overhead.py, with 8 it was 6-11 % (docs/benchmarks.md).
-        self._encoder = SpanEncoder(pause_every=8)
+        # Hold the GIL at most ~1 ms at a time: pausing every 8 spans cost more CPU in sleeps than the encoding
+        # itself, and made the cache-hit path no faster (benchmarks/telemetry_overhead.py, docs/benchmarks.md).
+        self._encoder = SpanEncoder(pause_after_s=0.001)
 
-    def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
-        # Parsing the bytes back is C code (upb) and keeps the SDK's exporter untouched.
-        return ExportTraceServiceRequest.FromString(self._encoder.encode(data))
+    def _initialize_channel_and_stub(self) -> None:  # also what the SDK calls to reconnect
+        super()._initialize_channel_and_stub()  # type: ignore[no-untyped-call]
+        self._client = _SerializedExport(self._channel)  # type: ignore[assignment]
+
+    def _translate_data(self, data: Sequence[ReadableSpan]) -> bytes:  # type: ignore[override]
+        return self._encoder.encode(data)
+
+
+class BatchSpanExport(SpanProcessor):
+    """Ended spans wait in a bounded queue; a worker thread exports them in batches.
+
+    What the SDK's BatchSpanProcessor does (OTEL_BSP_* semantics: a batch goes out when `batch_size` spans are
+    queued, and whatever is queued every `delay_s`; a full queue drops the span), with less work where it
+    counts: ending a span is a length check and a deque append on the request path, where the SDK's also asks
+    the kernel for the process id (for fork safety: services never fork) and updates its self-metrics. A span
+    that is not kept is reported to `on_drop` with the reason: `queue_full`, or `shutdown` once shut down.
+    """
+
+    def __init__(self, exporter: SpanExporter, *, delay_s: float, queue_size: int, batch_size: int,
+                 on_drop: Callable[[str], None]) -> None:
+        self._exporter = exporter
+        self._delay_s = delay_s
+        self._queue_size = queue_size
+        self._batch_size = min(batch_size, queue_size)
+        self._on_drop = on_drop
+        self._queue: deque[ReadableSpan] = deque()  # appended by the service, popped by the exporting thread
+        self._wake = threading.Event()
+        self._exporting = threading.Lock()  # one export at a time: the worker's, or a flush
+        self._stopped = False
+        self._worker = threading.Thread(target=self._work, name="alice-span-export", daemon=True)
+        self._worker.start()
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        queue = self._queue
+        if len(queue) >= self._queue_size or self._stopped:
+            self._on_drop("shutdown" if self._stopped else "queue_full")
+            return
+        queue.append(span)
+        if len(queue) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    def _work(self) -> None:
+        while not self._stopped:
+            full = self._wake.wait(self._delay_s)
+            self._wake.clear()  # before the export: spans ending during it can wake the worker again
+            if not self._stopped:
+                self._export(full_batches_only=full)
+
+    def _export(self, full_batches_only: bool) -> None:
+        """Full batches, and (unless `full_batches_only`) the spans queued when it was called; spans that end
+        meanwhile wait for the next round, or an export would follow an export while requests go on."""
+        with self._exporting:
+            queue = self._queue
+            due = 0 if full_batches_only else len(queue)
+            while queue and (due > 0 or len(queue) >= self._batch_size):
+                batch = [queue.popleft() for _ in range(min(self._batch_size, len(queue)))]
+                due -= len(batch)
+                try:
+                    self._exporter.export(batch)
+                except Exception:  # the exporter counts what it lost; the worker must live on
+                    log.exception("span export failed")
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        self._export(full_batches_only=False)
+        return True
+
+    def shutdown(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        self._wake.set()
+        self._worker.join(timeout=30)
+        self._export(full_batches_only=False)
+        self._exporter.shutdown()

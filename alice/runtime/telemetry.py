@@ -23,7 +23,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from alice.runtime.config import TelemetrySettings
 from alice.runtime.spans import LeanTracerProvider
@@ -140,46 +140,28 @@ class _DropCountingExporter(SpanExporter):
         return self._exporter.force_flush(timeout_millis)
 
 
-class _DropCountingBatchSpanProcessor(BatchSpanProcessor):
-    """The SDK's BatchSpanProcessor, also counting the spans it drops because its queue is full.
-
-    The SDK itself counts them only with OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true; this count is always
-    on. It makes the SDK's own check (queue length at its bound when a span arrives) on the processor's
-    queue, so it depends on the pinned SDK's internals; tests/integration/test_telemetry_export.py guards it.
-    """
-
-    def __init__(self, exporter: SpanExporter, meter_provider: MeterProvider, dropped: metrics.Counter) -> None:
-        super().__init__(exporter, meter_provider=meter_provider)
-        self._dropped = dropped
-
-    def on_end(self, span: ReadableSpan) -> None:
-        batch = self._batch_processor
-        if len(batch._queue) >= batch._max_queue_size and span.context is not None \
-                and span.context.trace_flags.sampled:
-            self._dropped.add(1, {"alice.telemetry.reason": "queue_full"})
-        super().on_end(span)
-
-
 def setup_telemetry(settings: TelemetrySettings, extra_exporters: Sequence[SpanExporter] = ()) -> Telemetry:
     """Build a TracerProvider for one service; exports over OTLP/gRPC when an endpoint is configured.
 
     The provider is deliberately not installed globally, so several services can share one process
     (tests) and each keeps its own `service.name`. Spans lost on the way to the collector are counted in
-    `alice.telemetry.spans_dropped` (and, with OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true, in the SDK's
-    own `otel.sdk.*` metrics, which go to the same meter provider).
+    `alice.telemetry.spans_dropped` by reason (and, with OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED=true, the
+    exporter's own `otel.sdk.exporter.*` metrics go to the same meter provider).
     """
     resource = Resource.create({"service.name": settings.service_name})
     meter_provider, server, port = _meter_provider(settings, resource)
     provider = LeanTracerProvider(resource=resource, sample_ratio=0.0 if settings.disabled else settings.sample_ratio)
     if settings.otlp_endpoint and not settings.disabled:
-        from alice.runtime.otlp import FastOtlpSpanExporter
+        from alice.runtime.otlp import BatchSpanExport, FastOtlpSpanExporter
 
         dropped = meter_provider.get_meter("alice").create_counter(
             SPANS_DROPPED, unit="{span}", description="Spans not delivered to the collector, by reason")
         otlp = FastOtlpSpanExporter(endpoint=settings.otlp_endpoint, insecure=True, timeout=2,
                                     meter_provider=meter_provider)
-        provider.add_span_processor(
-            _DropCountingBatchSpanProcessor(_DropCountingExporter(otlp, dropped), meter_provider, dropped))
+        provider.add_span_processor(BatchSpanExport(
+            _DropCountingExporter(otlp, dropped), delay_s=settings.export_delay_ms / 1000,
+            queue_size=settings.export_queue_size, batch_size=settings.export_batch_size,
+            on_drop=lambda reason: dropped.add(1, {"alice.telemetry.reason": reason})))
     for exporter in extra_exporters:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     return Telemetry(provider, provider.get_tracer("alice"), settings.record_text, meter_provider,

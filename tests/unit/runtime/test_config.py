@@ -92,6 +92,16 @@ def test_metrics_go_over_otlp_to_the_metrics_endpoint_else_the_common_one() -> N
     assert not none.metrics_prometheus and none.metrics_otlp_endpoint is None
 
 
+def test_span_batching_reads_the_standard_bsp_variables() -> None:
+    default = TelemetrySettings.from_env(Env({}), service_name="alice-x")
+    assert (default.export_delay_ms, default.export_queue_size, default.export_batch_size) == (5000, 2048, 512)
+    tuned = TelemetrySettings.from_env(Env({"OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_BSP_MAX_QUEUE_SIZE": "64",
+                                            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "16"}), service_name="alice-x")
+    assert (tuned.export_delay_ms, tuned.export_queue_size, tuned.export_batch_size) == (200, 64, 16)
+    with pytest.raises(ConfigError, match="OTEL_BSP_MAX_QUEUE_SIZE"):
+        TelemetrySettings.from_env(Env({"OTEL_BSP_MAX_QUEUE_SIZE": "0"}), service_name="alice-x")
+
+
 def test_unknown_metrics_exporter_is_refused() -> None:
     with pytest.raises(ConfigError, match="OTEL_METRICS_EXPORTER: unknown statsd"):
         TelemetrySettings.from_env(Env({"OTEL_METRICS_EXPORTER": "otlp,statsd"}), service_name="alice-x")
