@@ -3,7 +3,7 @@
 The SDK's `Span` takes two locks, wraps attributes, events and links in bounded containers, validates every
 attribute through several layers and copies itself into a second `ReadableSpan` when it ends: ~30 µs per span
 before any export on these cores, ~3x that inside a busy service. `LeanTracerProvider` keeps the SDK's
-provider (resource, span processors, batch export, shutdown) and hands out tracers whose spans are one object
+provider (resource, span processors, shutdown) and hands out tracers whose spans are one object
 with a plain attribute dict, handed to the processors as they are when they end. What a span records is the
 same: tests/unit/runtime/test_spans.py compares the exported spans with the SDK's for the same calls.
 
