@@ -14,6 +14,7 @@ per-scope tracer configurators.
 
 from __future__ import annotations
 
+import functools
 import logging
 import traceback
 from collections.abc import Mapping, Sequence
@@ -42,19 +43,32 @@ _TRACE_ID_LIMIT = (1 << 64) - 1
 
 class _Attributes(dict[str, Any]):
     """Attributes with the SDK's rules: values cleaned by its own function (sequences to tuples, strings cut to
-    the configured length), a bounded count where the oldest attribute gives way (counted as dropped)."""
+    the configured length), a bounded count where the oldest attribute gives way (counted as dropped).
 
+    The bounds are class attributes of a subclass per pair of limits (`bounded`), so a span's attribute dict
+    carries nothing of its own until something is dropped.
+    """
+
+    limit: int | None = None
+    max_length: int | None = None
     dropped = 0
 
-    def __init__(self, limit: int | None, max_length: int | None) -> None:
-        self.limit = limit
-        self.max_length = max_length
+    @staticmethod
+    @functools.cache
+    def bounded(limit: int | None, max_length: int | None) -> type[_Attributes]:
+        """The attribute dict type for these limits: one per distinct pair, a few per process."""
+        return type("_Attributes", (_Attributes,), {"limit": limit, "max_length": max_length})
 
     @classmethod
-    def of(cls, attributes: types.Attributes, limit: int | None, max_length: int | None) -> _Attributes:
-        cleaned = cls(limit, max_length)
-        for key, value in (attributes or {}).items():
-            cleaned.put(key, value)
+    def of(cls, attributes: types.Attributes) -> _Attributes:
+        cleaned = cls()
+        if not attributes:
+            return cleaned
+        if cls.max_length is None and (cls.limit is None or len(attributes) <= cls.limit) and _plain(attributes):
+            cleaned.update(attributes)  # what `put` would make of each, in one step: the common case
+        else:
+            for key, value in attributes.items():
+                cleaned.put(key, value)
         return cleaned
 
     def put(self, key: str, value: Any) -> None:
@@ -75,6 +89,14 @@ class _Attributes(dict[str, Any]):
                 return
             del self[next(iter(self))]
         self[key] = value
+
+
+def _plain(attributes: Mapping[str, Any]) -> bool:
+    """Every key a non-empty string and every value of a type that needs no cleaning."""
+    for key, value in attributes.items():
+        if type(value) not in _PRIMITIVE or type(key) is not str or not key:
+            return False
+    return True
 
 
 def _appended(items: Sequence[_T], item: _T, limit: int | None) -> tuple[list[_T], bool]:
@@ -113,8 +135,7 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         self._tracer = tracer
         self._record_exception = record_exception
         self._set_status_on_exception = set_status_on_exception
-        limits = tracer.limits
-        self._values = _Attributes.of(attributes, limits.max_span_attributes, limits.max_span_attribute_length)
+        self._values = tracer.span_attributes.of(attributes)
         self._attributes = self._values  # what ReadableSpan.to_json reads
         if links:
             for link in links:
@@ -166,18 +187,17 @@ class LeanSpan(trace_api.Span, ReadableSpan):
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
         if self._ended("adding an event"):
             return
-        limits = self._tracer.limits
-        event = Event(name, _Attributes.of(attributes, limits.max_event_attributes, limits.max_attribute_length),
-                      timestamp)
-        self._events, dropped = _appended(self._events, event, limits.max_events)
+        tracer = self._tracer
+        event = Event(name, tracer.event_attributes.of(attributes), timestamp)
+        self._events, dropped = _appended(self._events, event, tracer.limits.max_events)
         self._dropped_events += dropped
 
     def _add_link(self, context: SpanContext, attributes: types.Attributes) -> None:
         if not (context and (context.is_valid or attributes or context.trace_state)):  # the SDK's rule
             return
-        limits = self._tracer.limits
-        link = Link(context, _Attributes.of(attributes, limits.max_link_attributes, limits.max_attribute_length))
-        self._links, dropped = _appended(self._links, link, limits.max_links)
+        tracer = self._tracer
+        link = Link(context, tracer.link_attributes.of(attributes))
+        self._links, dropped = _appended(self._links, link, tracer.limits.max_links)
         self._dropped_links += dropped
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
@@ -266,6 +286,10 @@ class LeanTracer(trace_api.Tracer):
         self.scope = scope
         self.processor: SpanProcessor = provider._active_span_processor
         self.limits: SpanLimits = provider.span_limits
+        limits = self.limits
+        self.span_attributes = _Attributes.bounded(limits.max_span_attributes, limits.max_span_attribute_length)
+        self.event_attributes = _Attributes.bounded(limits.max_event_attributes, limits.max_attribute_length)
+        self.link_attributes = _Attributes.bounded(limits.max_link_attributes, limits.max_attribute_length)
         self._ids: IdGenerator = provider.id_generator
         self._bound = provider.sample_bound
 
