@@ -149,11 +149,12 @@ def main() -> None:
                                                  auth_dir=work / "off")),
         }
         for name, path, settings in args.variant:
-            with _code_from(path):  # the trace store is started with this environment too
-                meshes[name] = stack.enter_context(LocalMesh(
-                    services=SERVICES, env={**on_env, **settings, **({"PYTHONPATH": os.environ["PYTHONPATH"]}
-                                                                      if path else {})},
-                    replay_weather=True, trace_db=work / f"{name}.db", auth_dir=work / name))
+            env = {**on_env, **settings}
+            if path:  # the services' own setting (it also holds when one is restarted)
+                env["PYTHONPATH"] = str(Path(path).resolve())
+            with _code_from(path):  # the trace store takes the environment it is started in
+                meshes[name] = stack.enter_context(LocalMesh(services=SERVICES, env=env, replay_weather=True,
+                                                             trace_db=work / f"{name}.db", auth_dir=work / name))
         credentials = {name: mesh.credentials for name, mesh in meshes.items()}
         assert all(value is not None for value in credentials.values())
         samples, cpu = asyncio.run(_run(meshes, credentials, args.requests))  # type: ignore[arg-type]
